@@ -1,0 +1,122 @@
+"""The four commands: glue parsing, planning and the database; return results, never print."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from . import config, db, parsing, planning
+from .errors import Refused, UsageError
+from .model import GenerateResult, Migration, Plan, PlanResult, RunResult, Step, StepFailed
+
+Progress = Callable[[str], None]
+
+
+def load_migrations(migrations_dir: Path) -> list[Migration]:
+    """Parse every migration file in version order; the first invalid file stops everything."""
+    return [parsing.parse_migration_file(p) for p in parsing.list_migration_files(migrations_dir)]
+
+
+def plan(migrations_dir: Path, target: str | None = None) -> PlanResult:
+    """Report applied, pending, drift, missing, out-of-order and failed. Strictly read-only: creates nothing."""
+    migrations = load_migrations(migrations_dir)
+    conn = db.connect(config.read_db_url(), read_only=True)
+    try:
+        current = planning.compute_plan(migrations, db.load_history(conn))
+    finally:
+        conn.close()
+    steps = planning.select_apply_steps(current, migrations, target)
+    return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target)
+
+
+def apply(migrations_dir: Path, *, target: str | None = None, dry_run: bool = False,
+          plan_id: str | None = None, lock_timeout: float = 60, progress: Progress = lambda _: None) -> RunResult:
+    """Apply pending migrations in order, each in its own transaction; stop at the first failure."""
+    def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
+        planning.refuse_if_blocked(current)
+        return planning.select_apply_steps(current, migrations, target)
+    return run_steps("apply", migrations_dir, choose, target=target, dry_run=dry_run, plan_id=plan_id,
+                     lock_timeout=lock_timeout, progress=progress)
+
+
+def rollback(migrations_dir: Path, *, to: str | None = None, dry_run: bool = False,
+             plan_id: str | None = None, lock_timeout: float = 60, progress: Progress = lambda _: None) -> RunResult:
+    """Roll back the latest applied migration, or every one applied after `to`, newest first."""
+    def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
+        return planning.select_rollback_steps(current, migrations, to)
+    return run_steps("rollback", migrations_dir, choose, target=to, dry_run=dry_run, plan_id=plan_id,
+                     lock_timeout=lock_timeout, progress=progress)
+
+
+def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[Migration]], list[Step]], *,
+              target: str | None, dry_run: bool, plan_id: str | None, lock_timeout: float,
+              progress: Progress) -> RunResult:
+    """Shared body of apply and rollback: plan under the lock, check the plan id, run each step."""
+    migrations = load_migrations(migrations_dir)
+    conn = db.connect(config.read_db_url(), read_only=dry_run)
+    try:
+        if dry_run:  # a preview takes no lock, creates nothing and never waits
+            current = planning.compute_plan(migrations, db.load_history(conn))
+            steps = choose(current, migrations)
+            return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
+                             planning.compute_plan_id(command, current, steps, target))
+        with db.advisory_lock(conn, lock_timeout):
+            db.ensure_schema_table(conn)
+            current = planning.compute_plan(migrations, db.load_history(conn))
+            steps = choose(current, migrations)
+            computed_id = planning.compute_plan_id(command, current, steps, target)
+            check_plan_id(command, plan_id, computed_id)
+            done, failed = [], None
+            for step in steps:
+                progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
+                outcome = db.run_step(conn, step)
+                if isinstance(outcome, StepFailed):
+                    failed = outcome
+                    break
+                done.append(outcome)
+            return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
+    finally:
+        conn.close()
+
+
+def check_plan_id(command: str, expected: str | None, actual: str) -> None:
+    """Refuse when the plan the user confirmed is no longer what would run."""
+    if expected is not None and expected != actual:
+        flag = "--dry-run" if command == "rollback" else "--dry-run (or plan_migrations.py)"
+        raise Refused(f"The plan changed since it was previewed (confirmed {expected}, now {actual}); "
+                      "nothing was executed.", code="plan_changed",
+                      hint=f"Run {command}_migrations.py {flag} again, review the new plan, then confirm its id.")
+
+
+def generate(migrations_dir: Path, name: str, up: str | None = None, down: str | None = None,
+             now: datetime | None = None) -> GenerateResult:
+    """Create YYYYMMDD_HHMMSS_NAME.sql (UTC); never overwrite, moving the timestamp on instead."""
+    parsing.check_name(name)
+    migrations_dir.mkdir(parents=True, exist_ok=True)
+    moment = now or datetime.now(timezone.utc)
+    text = migration_template(name, up, down)
+    taken = {p.name[:15] for p in migrations_dir.glob("*.sql")}
+    while True:
+        stamp = moment.strftime("%Y%m%d_%H%M%S")
+        path = migrations_dir / f"{stamp}_{name}.sql"
+        if stamp not in taken:
+            # Validate before writing, so a bad --up never leaves an invalid file behind.
+            migration = parsing.parse_migration_text(text, path, name) if up else None
+            parsing.check_file_name(path)
+            try:
+                with open(path, "x", encoding="utf-8") as handle:  # "x": never overwrite
+                    handle.write(text)
+                break
+            except FileExistsError:
+                pass
+        moment += timedelta(seconds=1)
+    return GenerateResult(path, path.stem, migration.reversible if migration else None)
+
+
+def migration_template(name: str, up: str | None, down: str | None) -> str:
+    """Return the text of a new migration; the placeholders are comments so an unedited file is invalid."""
+    up_body = up.strip() if up else "-- Write the forward change here, e.g.\n-- ALTER TABLE users ADD COLUMN status TEXT;"
+    down_body = down.strip() if down else (
+        "-- Write the SQL that undoes the up section, e.g.\n-- ALTER TABLE users DROP COLUMN status;\n"
+        "-- Leave only comments here if the change cannot be undone (the migration is then irreversible).")
+    return f"-- MIGRATION: {name}\n-- DIRECTION: up\n{up_body}\n\n-- DIRECTION: down\n{down_body}\n"

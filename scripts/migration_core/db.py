@@ -1,0 +1,212 @@
+"""All database access: connect, the history table, the advisory lock, running one step.
+
+The only module that imports psycopg2. Driver errors are converted to MigrationError here, at the boundary.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg2
+
+from .config import describe_target
+from .errors import ConfigError, Refused
+from .model import HistoryRow, Step, StepDone, StepFailed
+
+APPLICATION_NAME = "migration-assistant"
+# Advisory locks are per database, so one constant key serialises all runners of one database.
+LOCK_KEY = 7_361_027_501
+
+CREATE_HISTORY_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    id SERIAL PRIMARY KEY,
+    version VARCHAR(64) NOT NULL,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    direction VARCHAR(8) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    error_message TEXT
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS idx_schema_migrations_version_dir
+    ON schema_migrations(version, direction)
+    WHERE status = 'success';
+"""
+HISTORY_TABLE_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+SELECT_HISTORY = """
+SELECT id, version, name, checksum, applied_at, direction, status, error_message
+FROM schema_migrations WHERE status <> 'superseded' ORDER BY id
+"""
+# One round trip: the old success row of the pair steps aside so the partial unique index admits the new one.
+RECORD_SUCCESS = """
+UPDATE schema_migrations SET status = 'superseded'
+WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
+INSERT INTO schema_migrations (version, name, checksum, direction, status)
+VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success');
+"""
+RECORD_FAILURE = """
+INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
+VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s)
+"""
+TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s)"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(%s)"
+
+Connection = psycopg2.extensions.connection
+
+
+def connect(url: str, *, read_only: bool = False) -> Connection:
+    """Open the run's one connection; every failure becomes a ConfigError that names no password."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DB_URL is not a PostgreSQL URL.", code="bad_db_url",
+                          hint="Use the form postgresql://user:password@host:5432/dbname.")
+    options: dict[str, object] = {}
+    query = parse_qs(urlsplit(url).query)
+    if "application_name" not in query:
+        options["application_name"] = APPLICATION_NAME
+    if "connect_timeout" not in query:
+        options["connect_timeout"] = 10
+    if read_only and "options" not in query:
+        # Enforced by the server, set in the startup packet: plan and dry runs cannot write, at no extra round trip.
+        options["options"] = "-c default_transaction_read_only=on"
+    try:
+        conn = psycopg2.connect(url, **options)
+    except psycopg2.OperationalError as err:
+        raise classify_connect_error(str(err), url) from None
+    except psycopg2.Error as err:
+        raise ConfigError(f"DB_URL is malformed: {first_line(str(err))}", code="bad_db_url",
+                          hint="Use the form postgresql://user:password@host:5432/dbname.") from None
+    conn.autocommit = read_only  # read-only work needs no BEGIN round trip
+    return conn
+
+
+def classify_connect_error(text: str, url: str) -> ConfigError:
+    """Turn libpq's connect failure into a ConfigError with a stable code and a next step."""
+    reason = text.strip().split("failed: ")[-1].split("\n")[0].replace("FATAL:  ", "")
+    target = describe_target(url)
+    if "authentication failed" in text or ("role" in text and "does not exist" in text) or "pg_hba.conf" in text:
+        return ConfigError(f"Authentication to {target} failed: {reason}.", code="auth_failed",
+                           hint="Check the user name and password in DB_URL.")
+    if "database" in text and "does not exist" in text:
+        return ConfigError(f"Cannot connect to {target}: {reason}.", code="db_not_found",
+                           hint="Create the database (createdb) or fix the database name in DB_URL.")
+    if "invalid" in text or "unrecognized" in text or "missing" in text:
+        return ConfigError(f"DB_URL is malformed: {reason}.", code="bad_db_url",
+                           hint="Use the form postgresql://user:password@host:5432/dbname.")
+    return ConfigError(f"Cannot reach PostgreSQL at {target}: {reason}.", code="db_unreachable",
+                       hint="Check that the server is running and that host and port in DB_URL are right.")
+
+
+def first_line(text: str) -> str:
+    return text.strip().split("\n")[0]
+
+
+def history_table_exists(conn: Connection) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(HISTORY_TABLE_EXISTS)
+        return bool(cur.fetchone()[0])
+
+
+def ensure_schema_table(conn: Connection) -> None:
+    """Create schema_migrations and its partial unique index if they do not exist."""
+    with conn.cursor() as cur:
+        cur.execute(CREATE_HISTORY_TABLE)
+    conn.commit()
+
+
+def load_history(conn: Connection) -> list[HistoryRow] | None:
+    """Return every non-superseded history row in id order, or None when there is no history table."""
+    with conn.cursor() as cur:
+        cur.execute(HISTORY_TABLE_EXISTS)
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute(SELECT_HISTORY)
+        rows = [HistoryRow(*row) for row in cur.fetchall()]
+    if not conn.autocommit:
+        conn.commit()
+    return rows
+
+
+@contextmanager
+def advisory_lock(conn: Connection, timeout_s: float) -> Iterator[None]:
+    """Hold the migration lock for the block; wait up to timeout_s, then refuse."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    with conn.cursor() as cur:
+        while True:
+            cur.execute(TRY_ADVISORY_LOCK, (LOCK_KEY,))
+            if cur.fetchone()[0]:
+                break
+            if time.monotonic() >= deadline:
+                conn.rollback()
+                raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s).",
+                              code="lock_timeout",
+                              hint="Wait for the other run to finish, then run the command again "
+                                   "(or raise --lock-timeout).")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    conn.commit()
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.rollback()
+            with conn.cursor() as cur:
+                cur.execute(ADVISORY_UNLOCK, (LOCK_KEY,))
+            conn.commit()
+
+
+def run_step(conn: Connection, step: Step) -> StepDone | StepFailed:
+    """Run one migration section and its success row in one transaction; on SQL failure roll back, record it."""
+    migration = step.migration
+    sql, first_line_no = migration.section(step.direction)
+    row = {"version": migration.version, "name": migration.name, "checksum": migration.checksum,
+           "direction": step.direction}
+    started = time.perf_counter()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)  # no parameters: a % in the migration stays a %
+            cur.execute(RECORD_SUCCESS, row)
+        conn.commit()
+    except psycopg2.Error as err:
+        if conn.closed or (err.pgcode or "").startswith("57P"):  # server gone or session terminated
+            raise connection_lost(step) from None
+        failure = describe_failure(err, step, sql, first_line_no)
+        record_failure(conn, row, failure)
+        return failure
+    return StepDone(migration.version, migration.name, step.direction,
+                    round((time.perf_counter() - started) * 1000, 1))
+
+
+def describe_failure(err: psycopg2.Error, step: Step, sql: str, first_line_no: int) -> StepFailed:
+    """Turn a server error into a StepFailed naming SQLSTATE, message and the file line."""
+    diag = err.diag
+    line = None
+    if diag.statement_position:
+        line = first_line_no + sql[: int(diag.statement_position) - 1].count("\n")
+    message = diag.message_primary or first_line(str(err))
+    return StepFailed(step.version, step.migration.name, step.direction, err.pgcode, message, line,
+                      step.migration.path)
+
+
+def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -> None:
+    """Roll the failed migration back, then write its failed row in a transaction of its own."""
+    try:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute(RECORD_FAILURE, {**row, "error_message": failure.describe()})
+        conn.commit()
+    except psycopg2.Error:
+        if conn.closed:
+            raise ConfigError("The connection to PostgreSQL was lost while recording a failed migration.",
+                              code="connection_lost", hint="Run plan_migrations.py to check the state.") from None
+        raise
+
+
+def connection_lost(step: Step) -> ConfigError:
+    return ConfigError(
+        f"The connection to PostgreSQL was lost while running {step.version} ({step.direction}); "
+        "its transaction was rolled back by the server, so nothing of it was applied.",
+        code="connection_lost", hint="Check the server, then run plan_migrations.py and run the command again.")

@@ -1,0 +1,140 @@
+"""Typed records shared by every layer: migrations, history rows, plans and results. Imports: stdlib only."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+Direction = Literal["up", "down"]
+Status = Literal["success", "failed", "superseded"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One parsed migration file."""
+
+    version: str            # file name without .sql: the only meaning of "version" anywhere
+    name: str               # from "-- MIGRATION:" or the description part of the file name
+    path: Path
+    up_sql: str
+    up_line: int            # file line on which up_sql starts, to place server errors
+    down_sql: str | None    # None means irreversible
+    down_line: int
+    checksum: str           # sha256 of the text with line endings normalised to \n
+
+    @property
+    def reversible(self) -> bool:
+        return self.down_sql is not None
+
+    def section(self, direction: Direction) -> tuple[str, int]:
+        """Return the SQL of one direction and the file line it starts on."""
+        if direction == "up":
+            return self.up_sql, self.up_line
+        assert self.down_sql is not None
+        return self.down_sql, self.down_line
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One schema_migrations row."""
+
+    id: int
+    version: str
+    name: str
+    checksum: str
+    applied_at: datetime
+    direction: Direction
+    status: Status
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An applied migration whose file no longer matches what was applied."""
+
+    version: str
+    name: str
+    recorded_checksum: str
+    file_checksum: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything plan reports; apply and rollback act on it."""
+
+    applied: list[HistoryRow]           # the up success row of each applied version, in application order
+    pending: list[Migration]            # in version order
+    drift: list[Drift]
+    missing: list[HistoryRow]           # applied, but the file is gone
+    out_of_order: list[Migration]       # pending, yet older than the newest applied version
+    failed: list[HistoryRow]            # latest failed attempt, newer than any success of that version
+    history_exists: bool = True         # False: no schema_migrations table yet
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.drift or self.missing)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration to run in one direction, as previewed and then executed."""
+
+    migration: Migration
+    direction: Direction
+
+    @property
+    def version(self) -> str:
+        return self.migration.version
+
+
+@dataclass(frozen=True)
+class StepDone:
+    version: str
+    name: str
+    direction: Direction
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    version: str
+    name: str
+    direction: Direction
+    sqlstate: str | None
+    error: str                      # the server's message
+    line: int | None                # line in the migration file, where the server said
+    path: Path
+
+    def describe(self) -> str:
+        """Return the text stored in error_message and shown to users."""
+        where = f" at line {self.line}" if self.line else ""
+        return f"SQLSTATE {self.sqlstate or '?'}{where}: {self.error}"
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    migrations_dir: Path
+    plan_id: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What apply or rollback did (or, with dry_run, would do)."""
+
+    command: Literal["apply", "rollback"]
+    steps: list[Step]
+    done: list[StepDone]
+    failed: StepFailed | None
+    dry_run: bool
+    plan_id: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    path: Path
+    version: str
+    reversible: bool | None     # None: an unfilled template

@@ -1,0 +1,167 @@
+"""The one place that turns results and errors into text, for humans and as JSON. Imports: stdlib, model, errors."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import MigrationError, MigrationFailed
+from .model import GenerateResult, HistoryRow, Migration, PlanResult, RunResult, StepFailed
+
+SCHEMA_VERSION = 1
+Result = PlanResult | RunResult | GenerateResult
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every secret (the DB_URL password, raw and decoded) in text leaving the process."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def run_error(result: Result) -> MigrationError | None:
+    """Return the error a finished result stands for (drift found by plan, a failed migration), if any."""
+    if isinstance(result, RunResult) and result.failed:
+        f = result.failed
+        return MigrationFailed(
+            f"Migration {f.version} ({f.direction}) failed and was rolled back: {f.describe()} "
+            f"[{f.path}{':' + str(f.line) if f.line else ''}]",
+            hint=f"Fix {f.path} (or the database state it depends on), then run "
+                 f"{'apply' if f.direction == 'up' else 'rollback'}_migrations.py again.")
+    if isinstance(result, PlanResult) and result.plan.blocked:
+        code = "drift_detected" if result.plan.drift else "missing_file"
+        return MigrationError("Applied migrations differ from the files: apply and rollback will refuse.",
+                              code=code, hint="Restore the applied files from version control; never edit an "
+                                              "applied migration, write a new one instead.")
+    return None
+
+
+# ---- JSON ------------------------------------------------------------------------------------------------
+
+def to_json(command: str, result: Result | None, error: MigrationError | None) -> str:
+    """Return the one JSON document a command prints."""
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": command, "ok": error is None}
+    if result is not None:
+        doc.update(json_payload(result))
+    if error is not None:
+        doc.update(error.details)
+        doc["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
+    return json.dumps(doc, indent=2, default=json_default)
+
+
+def json_default(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_payload(result: Result) -> dict[str, Any]:
+    if isinstance(result, PlanResult):
+        p = result.plan
+        return {"migrations_dir": result.migrations_dir, "plan_id": result.plan_id, "target": result.target,
+                "applied": [row_json(r) for r in p.applied],
+                "pending": [migration_json(m) for m in p.pending],
+                "drift": [{"version": d.version, "name": d.name, "recorded_checksum": d.recorded_checksum,
+                           "file_checksum": d.file_checksum} for d in p.drift],
+                "missing": [row_json(r) for r in p.missing],
+                "out_of_order": [migration_json(m) for m in p.out_of_order],
+                "failed": [row_json(r) | {"direction": r.direction, "error_message": r.error_message}
+                           for r in p.failed]}
+    if isinstance(result, RunResult):
+        key = "applied" if result.command == "apply" else "rolled_back"
+        payload: dict[str, Any] = {
+            "dry_run": result.dry_run, "plan_id": result.plan_id,
+            "steps": [migration_json(s.migration) | {"direction": s.direction, "sql": s.migration.section(s.direction)[0]}
+                      for s in result.steps] if result.dry_run else [],
+            key: [d.version for d in result.done],
+            "durations_ms": {d.version: d.duration_ms for d in result.done},
+        }
+        payload["failed"] = failed_json(result.failed)
+        return payload
+    return {"path": result.path, "version": result.version, "reversible": result.reversible}
+
+
+def row_json(row: HistoryRow) -> dict[str, Any]:
+    return {"version": row.version, "name": row.name, "checksum": row.checksum, "applied_at": row.applied_at}
+
+
+def migration_json(m: Migration) -> dict[str, Any]:
+    return {"version": m.version, "name": m.name, "path": m.path, "checksum": m.checksum, "reversible": m.reversible}
+
+
+def failed_json(f: StepFailed | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {"version": f.version, "name": f.name, "direction": f.direction, "error": f.describe(),
+            "sqlstate": f.sqlstate, "message": f.error, "path": f.path, "line": f.line}
+
+
+# ---- human -----------------------------------------------------------------------------------------------
+
+def to_human(command: str, result: Result) -> str:
+    """Return short readable text: what will happen or what happened, one line per migration."""
+    if isinstance(result, PlanResult):
+        return human_plan(result)
+    if isinstance(result, RunResult):
+        return human_run(result)
+    kind = "" if result.reversible is None else (" (reversible)" if result.reversible else " (irreversible: no down)")
+    follow = "Edit it, then run plan_migrations.py." if result.reversible is None else "Next: plan_migrations.py"
+    return f"Created {result.path}{kind}\n{follow}"
+
+
+def human_plan(result: PlanResult) -> str:
+    p = result.plan
+    lines = [f"Migrations in {result.migrations_dir}: {len(p.applied)} applied, {len(p.pending)} pending."]
+    if not p.history_exists:
+        lines.append("No schema_migrations table yet: nothing has been applied to this database.")
+    lines += [f"  applied  {r.version}  (at {r.applied_at:%Y-%m-%d %H:%M:%S %Z})" for r in p.applied]
+    late = {m.version for m in p.out_of_order}
+    lines += [f"  pending  {m.version}  {'reversible' if m.reversible else 'IRREVERSIBLE'}"
+              f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}" for m in p.pending]
+    lines += [f"  DRIFT    {d.version}: file changed since applied (recorded {d.recorded_checksum[:12]}, "
+              f"file {d.file_checksum[:12]})" for d in p.drift]
+    lines += [f"  MISSING  {r.version}: applied, but the file is gone" for r in p.missing]
+    lines += [f"  FAILED   {r.version} ({r.direction}) at {r.applied_at:%Y-%m-%d %H:%M:%S}: {r.error_message}"
+              for r in p.failed]
+    if p.blocked:
+        lines.append("Drift found: apply and rollback will refuse until the files match what was applied.")
+    elif p.pending:
+        lines.append(f"Plan id {result.plan_id}. Next: apply_migrations.py --dry-run, then "
+                     f"apply_migrations.py --plan-id {result.plan_id}")
+    else:
+        lines.append("Up to date: nothing to apply.")
+    return "\n".join(lines)
+
+
+def human_run(result: RunResult) -> str:
+    verb = "apply" if result.command == "apply" else "roll back"
+    if result.dry_run:
+        if not result.steps:
+            return f"Dry run: nothing to {verb}."
+        lines = [f"Dry run: would {verb} {len(result.steps)} migration(s), in this order "
+                 f"(plan id {result.plan_id}); nothing was executed."]
+        for step in result.steps:
+            sql, _ = step.migration.section(step.direction)
+            lines += [f"-- {step.version} ({step.direction})", sql.rstrip(), ""]
+        lines.append(f"To run exactly this: {result.command}_migrations.py --plan-id {result.plan_id}")
+        return "\n".join(lines)
+    if not result.steps:
+        return f"Nothing to {verb}."
+    done = "applied" if result.command == "apply" else "rolled back"
+    lines = [f"  {done:<11} {d.version}  ({d.duration_ms:.0f} ms)" for d in result.done]
+    if result.failed:
+        lines.append(f"  FAILED      {result.failed.version}  {result.failed.describe()}")
+        skipped = len(result.steps) - len(result.done) - 1
+        if skipped:
+            lines.append(f"  {skipped} later migration(s) not run.")
+    lines.append(f"{len(result.done)} migration(s) {done}.")
+    return "\n".join(lines)
+
+
+def error_line(error: MigrationError) -> str:
+    """Return the one line a human sees for an error."""
+    return f"error: {error.message}" + (f" Hint: {error.hint}" if error.hint else "")

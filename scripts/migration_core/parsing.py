@@ -1,0 +1,141 @@
+"""Pure parsing of migration files: names, sections, checksums. Imports: stdlib, model, errors (never psycopg2)."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from .errors import InvalidMigrationFile, UsageError
+from .model import Migration
+
+FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$")
+NAME = re.compile(r"^[a-z0-9_]+$")
+MAX_VERSION_LENGTH = 64  # schema_migrations.version is VARCHAR(64)
+MARKER = re.compile(r"^\s*--\s*direction\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+
+
+def compute_checksum(sql_text: str) -> str:
+    """Return the SHA-256 hex of the text with line endings normalised, so a CRLF checkout is not drift."""
+    return hashlib.sha256(normalise_newlines(sql_text).encode("utf-8")).hexdigest()
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def list_migration_files(migrations_dir: Path) -> list[Path]:
+    """Return the migration files in version order; a .sql file with a bad name is an error, never skipped."""
+    if not migrations_dir.is_dir():
+        raise UsageError(f"Migrations directory {migrations_dir} does not exist.",
+                         hint="Pass --migrations-dir DIR, or create one with generate_migration.py --name NAME.",
+                         code="no_migrations_dir")
+    files = sorted(p for p in migrations_dir.iterdir() if p.name.lower().endswith(".sql") and p.is_file())
+    for path in files:
+        check_file_name(path)
+    return files
+
+
+def check_file_name(path: Path) -> re.Match[str]:
+    """Return the name match of a migration file, or raise naming the rule it breaks."""
+    match = FILE_NAME.match(path.name)
+    if not match:
+        raise InvalidMigrationFile(
+            f"{path}: file name does not match YYYYMMDD_HHMMSS_description.sql (description: a-z, 0-9, _).",
+            hint="Rename the file, or create migrations with generate_migration.py --name NAME.")
+    if len(path.stem) > MAX_VERSION_LENGTH:
+        raise InvalidMigrationFile(
+            f"{path}: version is {len(path.stem)} characters; at most {MAX_VERSION_LENGTH} fit in schema_migrations.",
+            hint="Shorten the description part of the file name.")
+    return match
+
+
+def parse_migration_file(path: Path) -> Migration:
+    """Read and parse one migration file."""
+    match = check_file_name(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InvalidMigrationFile(f"{path}:{line}: file is not valid UTF-8 (byte {err.start}).",
+                                   hint="Save the file as UTF-8.") from None
+    return parse_migration_text(text.removeprefix("\ufeff"), path, match["description"])
+
+
+def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
+    """Split a migration's text into its up and down sections (the design's section rules)."""
+    text = normalise_newlines(text)
+    lines = text.split("\n")
+    name = default_name
+    sections: dict[str, tuple[int, int]] = {}  # direction -> (marker line index, end index)
+    current: str | None = None
+    for index, line in enumerate(lines):
+        marker = MARKER.match(line)
+        if marker:
+            current = open_section(marker["value"].lower(), sections, current, path, index + 1)
+            if current == "down" and "up" in sections:
+                sections["up"] = (sections["up"][0], index)  # up runs to the down marker
+            sections[current] = (index, len(lines))
+        elif current is None:
+            name = read_header_line(line, name, path, index + 1)
+    if "up" not in sections:
+        raise InvalidMigrationFile(f"{path}:1: no '-- DIRECTION: up' section.",
+                                   hint="Add a line '-- DIRECTION: up' before the forward SQL.")
+    up_sql, up_line = section_text(lines, *sections["up"])
+    if not has_sql(up_sql):
+        raise InvalidMigrationFile(f"{path}:{sections['up'][0] + 1}: the up section is empty.",
+                                   hint="Write the forward SQL under '-- DIRECTION: up'.")
+    down_sql, down_line = section_text(lines, *sections["down"]) if "down" in sections else (None, 0)
+    if down_sql is not None and not has_sql(down_sql):
+        down_sql = None  # an empty down section means irreversible
+    return Migration(version=path.stem, name=name, path=path, up_sql=up_sql, up_line=up_line,
+                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text))
+
+
+def open_section(direction: str, sections: dict[str, tuple[int, int]], current: str | None,
+                 path: Path, line_no: int) -> str:
+    """Check a direction marker against the ones seen so far and return the section it opens."""
+    if direction not in ("up", "down"):
+        raise InvalidMigrationFile(f"{path}:{line_no}: unknown direction {direction!r}; use 'up' or 'down'.",
+                                   hint="Write '-- DIRECTION: up' or '-- DIRECTION: down'.")
+    if direction in sections:
+        raise InvalidMigrationFile(f"{path}:{line_no}: repeated '-- DIRECTION: {direction}' section.",
+                                   hint="Keep one up section and at most one down section.")
+    if direction == "up" and current == "down":
+        raise InvalidMigrationFile(f"{path}:{line_no}: up section after the down section.",
+                                   hint="Put the up section first, then the down section.")
+    return direction
+
+
+def read_header_line(line: str, name: str, path: Path, line_no: int) -> str:
+    """Accept a header line (blank, comment, '-- MIGRATION: name') and return the migration name."""
+    header = NAME_HEADER.match(line)
+    if header and header["value"]:
+        return header["value"]
+    if has_sql(line):
+        raise InvalidMigrationFile(f"{path}:{line_no}: SQL before the first '-- DIRECTION:' marker.",
+                                   hint="Move it under '-- DIRECTION: up' or remove it.")
+    return name
+
+
+def section_text(lines: list[str], marker_index: int, end_index: int) -> tuple[str, int]:
+    """Return a section's SQL (between its marker and end) and the 1-based file line it starts on."""
+    start = marker_index + 1
+    while start < end_index and not lines[start].strip():
+        start += 1  # skip blank lines so server error positions map to the right file line
+    return "\n".join(lines[start:end_index]).rstrip() + "\n", start + 1
+
+
+def has_sql(text: str) -> bool:
+    """Return whether the text holds anything but comments and whitespace."""
+    return bool(COMMENTS.sub("", text).strip())
+
+
+def check_name(name: str) -> str:
+    """Validate a migration description given on the command line."""
+    if not NAME.match(name or ""):
+        raise UsageError(f"Invalid migration name {name!r}: use lowercase letters, digits and underscores only.",
+                         hint="For example: --name add_user_status_column", code="bad_name")
+    return name

@@ -1,0 +1,110 @@
+"""Pure planning: (migration files, history rows) -> Plan, and the steps apply or rollback would take.
+
+Imports: stdlib, model, errors. No database access, no output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from .errors import Refused, UsageError
+from .model import Drift, HistoryRow, Migration, Plan, Step
+
+
+def compute_plan(migrations: list[Migration], history: list[HistoryRow] | None) -> Plan:
+    """Compare the files with the history (None: no history table) and classify every version."""
+    rows = history or []
+    files = {m.version: m for m in migrations}
+    latest_success: dict[str, HistoryRow] = {}
+    latest_failed: dict[str, HistoryRow] = {}
+    for row in rows:  # rows come ordered by id, so later rows win
+        if row.status == "success":
+            latest_success[row.version] = row
+        elif row.status == "failed":
+            latest_failed[row.version] = row
+    applied = sorted((r for r in latest_success.values() if r.direction == "up"), key=lambda r: r.id)
+    applied_versions = {r.version for r in applied}
+    pending = [m for m in migrations if m.version not in applied_versions]
+    newest_applied = max(applied_versions, default="")
+    failed = [r for v, r in latest_failed.items()
+              if v not in latest_success or latest_success[v].id < r.id]
+    return Plan(
+        applied=applied,
+        pending=pending,
+        drift=[Drift(r.version, r.name, r.checksum, files[r.version].checksum)
+               for r in applied if r.version in files and files[r.version].checksum != r.checksum],
+        missing=[r for r in applied if r.version not in files],
+        out_of_order=[m for m in pending if m.version < newest_applied],
+        failed=sorted(failed, key=lambda r: r.id),
+        history_exists=history is not None,
+    )
+
+
+def refuse_if_blocked(plan: Plan) -> None:
+    """Refuse to apply while any applied file has drifted or gone missing."""
+    if plan.drift:
+        versions = ", ".join(d.version for d in plan.drift)
+        raise Refused(f"Applied migration file(s) changed since they were applied: {versions}.",
+                      code="drift_detected",
+                      hint="Restore the original file(s) (e.g. git checkout) and write a new migration for the change; "
+                           "run plan_migrations.py to see the drift.")
+    if plan.missing:
+        versions = ", ".join(r.version for r in plan.missing)
+        raise Refused(f"Applied migration file(s) missing from the migrations directory: {versions}.",
+                      code="missing_file",
+                      hint="Restore the missing file(s) from version control, then run plan_migrations.py again.")
+
+
+def select_apply_steps(plan: Plan, migrations: list[Migration], target: str | None) -> list[Step]:
+    """Return the pending migrations apply runs, in version order, up to and including target."""
+    if target is not None and target not in {m.version for m in migrations}:
+        raise UsageError(f"Unknown target version {target!r}: no such migration file.",
+                         code="unknown_version", hint="Run plan_migrations.py to list the versions.")
+    return [Step(m, "up") for m in plan.pending if target is None or m.version <= target]
+
+
+def select_rollback_steps(plan: Plan, migrations: list[Migration], to: str | None) -> list[Step]:
+    """Return the applied migrations to undo, newest first; check the whole range before anything runs."""
+    applied = [r.version for r in plan.applied]
+    if to is not None:
+        if to not in applied:
+            known = "not applied" if to in {m.version for m in migrations} else "unknown"
+            raise UsageError(f"Cannot roll back to {to!r}: that version is {known}.",
+                             code="unknown_version", hint="Run plan_migrations.py to list the applied versions.")
+        versions = applied[applied.index(to) + 1:]
+    else:
+        versions = applied[-1:]
+    versions.reverse()
+    check_rollback_range(plan, migrations, versions)
+    files = {m.version: m for m in migrations}
+    return [Step(files[v], "down") for v in versions]
+
+
+def check_rollback_range(plan: Plan, migrations: list[Migration], versions: list[str]) -> None:
+    """Refuse if any version in the range is missing, drifted or irreversible."""
+    files = {m.version: m for m in migrations}
+    missing = [v for v in versions if v not in files]
+    if missing:
+        raise Refused(f"Cannot roll back: migration file(s) missing: {', '.join(missing)}.", code="missing_file",
+                      hint="Restore the file(s) from version control, then try again.")
+    drifted = [d.version for d in plan.drift if d.version in versions]
+    if drifted:
+        raise Refused(f"Cannot roll back: file(s) changed since they were applied: {', '.join(drifted)}.",
+                      code="drift_detected",
+                      hint="Restore the applied version of the file(s) (e.g. git checkout), then try again.")
+    irreversible = [v for v in versions if not files[v].reversible]
+    if irreversible:
+        raise Refused(f"Cannot roll back: migration(s) have no down section: {', '.join(irreversible)}.",
+                      code="irreversible",
+                      hint="Write a new migration that undoes the change instead, or roll back to a later version.")
+
+
+def compute_plan_id(command: str, plan: Plan, steps: list[Step], target: str | None) -> str:
+    """Return a short hash of exactly what a run would do now: applied state, steps, target."""
+    state = {
+        "command": command,
+        "target": target,
+        "applied": [[r.version, r.checksum] for r in plan.applied],
+        "steps": [[s.version, s.direction, s.migration.checksum] for s in steps],
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]

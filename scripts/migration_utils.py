@@ -1,0 +1,101 @@
+"""Shared core of the migration scripts: the design's interface, plus the one entry point every script uses.
+
+Scripts call base_parser() and run(); run() is the only place that catches errors, prints, and picks exit codes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from migration_core import commands, config, output, parsing
+from migration_core.errors import MigrationError, UnexpectedError, UsageError
+from migration_core.model import HistoryRow, Migration
+
+compute_checksum = parsing.compute_checksum
+list_migration_files = parsing.list_migration_files
+plan, apply, rollback, generate = commands.plan, commands.apply, commands.rollback, commands.generate
+
+
+def parse_migration_file(path: Path) -> Migration:
+    """Parse one migration file (the design's interface)."""
+    return parsing.parse_migration_file(Path(path))
+
+
+def get_db_connection() -> Any:
+    """Open a connection from DB_URL (environment or .env)."""
+    from migration_core import db
+    return db.connect(config.read_db_url())
+
+
+def ensure_schema_table(conn: Any) -> None:
+    """Create schema_migrations if it does not exist."""
+    from migration_core import db
+    db.ensure_schema_table(conn)
+
+
+def get_applied_up_migrations(conn: Any) -> list[HistoryRow]:
+    """Return the up success row of every applied migration, in application order."""
+    from migration_core import db, planning
+    return planning.compute_plan([], db.load_history(conn)).applied
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError, so --json still yields one JSON document on exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}.", hint=f"Run {self.prog} --help for usage.")
+
+
+def base_parser(doc: str | None) -> ArgumentParser:
+    """Return a parser with the options every script shares."""
+    parser = ArgumentParser(description=(doc or "").strip().split("\n")[0])
+    parser.add_argument("--migrations-dir", default="migrations", type=Path, metavar="DIR",
+                        help="directory of migration files (default: migrations)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    return parser
+
+
+def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:
+    """Parse arguments, run the action, print its result or error, and return the exit code."""
+    as_json = "--json" in sys.argv[1:]
+    secrets = config.password_forms(config.find_db_url())
+    result, error = None, None
+    try:
+        args = parser.parse_args()
+        result = action(args)
+        error = output.run_error(result)
+    except MigrationError as err:
+        error = err
+    except KeyboardInterrupt:
+        error = UnexpectedError("Interrupted; the open migration's transaction was rolled back.",
+                                code="interrupted", hint="Run plan_migrations.py to check the state.")
+    except Exception as err:  # the one catch-all: one line, traceback only with --debug
+        if "--debug" in sys.argv[1:]:
+            traceback.print_exc()
+        error = UnexpectedError(f"Unexpected error: {type(err).__name__}: {err}",
+                                hint="Run again with --debug for the traceback, and report it.")
+    emit(command, result, error, as_json, secrets)
+    return error.exit_code if error else 0
+
+
+def emit(command: str, result: Any, error: MigrationError | None, as_json: bool, secrets: list[str]) -> None:
+    """Print the result (stdout) and error (stderr for humans, inside the JSON document otherwise)."""
+    if as_json:
+        print(output.redact(output.to_json(command, result, error), secrets))
+        return
+    if result is not None:
+        print(output.redact(output.to_human(command, result), secrets))
+    if error is not None:
+        print(output.redact(output.error_line(error), secrets), file=sys.stderr)
+
+
+def progress_printer(args: argparse.Namespace) -> Callable[[str], None]:
+    """Return where progress lines go: stderr for humans, nowhere with --json."""
+    if args.json:
+        return lambda _line: None
+    return lambda line: print(line, file=sys.stderr, flush=True)
