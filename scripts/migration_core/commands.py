@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import config, db, parsing, planning
-from .errors import Refused, UsageError
+from .errors import Interrupted, Refused, UsageError
 from .model import GenerateResult, Migration, Plan, PlanResult, RunResult, Step, StepFailed
 
 Progress = Callable[[str], None]
@@ -61,19 +61,28 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
                              planning.compute_plan_id(command, current, steps, target))
         with db.advisory_lock(conn, lock_timeout):
-            db.ensure_schema_table(conn)
             current = planning.compute_plan(migrations, db.load_history(conn))
             steps = choose(current, migrations)
             computed_id = planning.compute_plan_id(command, current, steps, target)
             check_plan_id(command, plan_id, computed_id)
+            if steps:  # a refusal or an empty run leaves the database exactly as it was
+                db.ensure_schema_table(conn)
             done, failed = [], None
-            for step in steps:
-                progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
-                outcome = db.run_step(conn, step)
-                if isinstance(outcome, StepFailed):
-                    failed = outcome
-                    break
-                done.append(outcome)
+            with db.cancel_on_signal(conn) as signals:
+                for step in steps:
+                    if signals:
+                        break
+                    progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
+                    outcome = db.run_step(conn, step)
+                    if isinstance(outcome, StepFailed):
+                        failed = outcome
+                        break
+                    done.append(outcome)
+            if signals:
+                raise Interrupted(
+                    f"Interrupted by signal {signals[0]}; the running migration was cancelled and rolled back.",
+                    hint="Run plan_migrations.py to see the state, then run the command again.",
+                    details={"applied" if command == "apply" else "rolled_back": [d.version for d in done]})
             return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
     finally:
         conn.close()

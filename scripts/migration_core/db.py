@@ -4,12 +4,14 @@ The only module that imports psycopg2. Driver errors are converted to MigrationE
 """
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
+import psycopg2.extras
 
 from .config import describe_target
 from .errors import ConfigError, Refused
@@ -156,6 +158,26 @@ def advisory_lock(conn: Connection, timeout_s: float) -> Iterator[None]:
             with conn.cursor() as cur:
                 cur.execute(ADVISORY_UNLOCK, (LOCK_KEY,))
             conn.commit()
+
+
+@contextmanager
+def cancel_on_signal(conn: Connection) -> Iterator[list[int]]:
+    """Turn SIGINT/SIGTERM into a server-side cancel, so Ctrl-C stops a long migration instead of waiting."""
+    received: list[int] = []
+
+    def cancel(signum: int, _frame: object) -> None:
+        received.append(signum)
+        conn.cancel()  # the running statement fails with 57014 and its transaction rolls back
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # libpq blocks in C where Python cannot run a signal handler; a select() loop in Python lets the handler run.
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    try:
+        yield received
+    finally:
+        psycopg2.extensions.set_wait_callback(None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_step(conn: Connection, step: Step) -> StepDone | StepFailed:

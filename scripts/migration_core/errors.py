@@ -33,6 +33,13 @@ class UnexpectedError(MigrationError):
     code = "unexpected_error"
 
 
+class Interrupted(MigrationError):
+    """SIGINT or SIGTERM arrived: the running statement was cancelled and its transaction rolled back."""
+
+    exit_code = 1
+    code = "interrupted"
+
+
 class UsageError(MigrationError):
     exit_code = 2
     code = "usage"
