@@ -6,10 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import MigrationError, MigrationFailed
+from .errors import MigrationError, MigrationFailed, Refused
 from .model import GenerateResult, HistoryRow, Migration, PlanResult, RunResult, StepFailed
 
 SCHEMA_VERSION = 1
+RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
 Result = PlanResult | RunResult | GenerateResult
 
 
@@ -32,7 +33,7 @@ def run_error(result: Result) -> MigrationError | None:
                  f"{'apply' if f.direction == 'up' else 'rollback'}_migrations.py again.")
     if isinstance(result, PlanResult) and result.plan.blocked:
         code = "drift_detected" if result.plan.drift else "missing_file"
-        return MigrationError("Applied migrations differ from the files: apply and rollback will refuse.",
+        return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
                               code=code, hint="Restore the applied files from version control; never edit an "
                                               "applied migration, write a new one instead.")
     return None
@@ -45,6 +46,8 @@ def to_json(command: str, result: Result | None, error: MigrationError | None) -
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": command, "ok": error is None}
     if result is not None:
         doc.update(json_payload(result))
+    elif command in RUN_KEYS:  # refused before running: say so in the same shape as a run that did nothing
+        doc.update({RUN_KEYS[command]: [], "failed": None})
     if error is not None:
         doc.update(error.details)
         doc["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
@@ -72,7 +75,7 @@ def json_payload(result: Result) -> dict[str, Any]:
                 "failed": [row_json(r) | {"direction": r.direction, "error_message": r.error_message}
                            for r in p.failed]}
     if isinstance(result, RunResult):
-        key = "applied" if result.command == "apply" else "rolled_back"
+        key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
             "dry_run": result.dry_run, "plan_id": result.plan_id,
             "steps": [migration_json(s.migration) | {"direction": s.direction, "sql": s.migration.section(s.direction)[0]}
