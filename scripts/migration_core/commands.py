@@ -81,7 +81,7 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             if signals:
                 raise Interrupted(
                     f"Interrupted by signal {signals[0]}; the running migration was cancelled and rolled back.",
-                    hint="Run plan_migrations.py to see the state, then run the command again.",
+                    hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
                     details={"applied" if command == "apply" else "rolled_back": [d.version for d in done]})
             return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
     finally:
@@ -91,10 +91,11 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
 def check_plan_id(command: str, expected: str | None, actual: str) -> None:
     """Refuse when the plan the user confirmed is no longer what would run."""
     if expected is not None and expected != actual:
-        flag = "--dry-run" if command == "rollback" else "--dry-run (or plan_migrations.py)"
+        flag = "--dry-run" if command == "rollback" else "--dry-run (or python scripts/plan_migrations.py)"
         raise Refused(f"The plan changed since it was previewed (confirmed {expected}, now {actual}); "
                       "nothing was executed.", code="plan_changed",
-                      hint=f"Run {command}_migrations.py {flag} again, review the new plan, then confirm its id.")
+                      hint=f"Run python scripts/{command}_migrations.py {flag} again, review the new plan, "
+                           "then confirm its id.")
 
 
 def generate(migrations_dir: Path, name: str, up: str | None = None, down: str | None = None,
@@ -124,7 +125,8 @@ def generate(migrations_dir: Path, name: str, up: str | None = None, down: str |
 
 def migration_template(name: str, up: str | None, down: str | None) -> str:
     """Return the text of a new migration; the placeholders are comments so an unedited file is invalid."""
-    up_body = up.strip() if up else "-- Write the forward change here, e.g.\n-- ALTER TABLE users ADD COLUMN status TEXT;"
+    up_body = up.strip() if up else (
+        "-- Write the forward change here, e.g.\n-- ALTER TABLE users ADD COLUMN status TEXT;")
     down_body = down.strip() if down else (
         "-- Write the SQL that undoes the up section, e.g.\n-- ALTER TABLE users DROP COLUMN status;\n"
         "-- Leave only comments here if the change cannot be undone (the migration is then irreversible).")

@@ -5,6 +5,7 @@ Imports: stdlib (python-dotenv only when a .env file exists).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -30,19 +31,26 @@ def read_db_url() -> str:
 
 
 def password_forms(url: str | None) -> list[str]:
-    """Return the URL's password as written, percent-decoded and re-encoded, longest first, for redaction."""
+    """Return every form of the URL's password to redact, longest first.
+
+    libpq and Python split a URL with an unencoded '@' or '/' in the password at different places, so besides
+    the password Python sees, the greedy reading (up to the last '@') and its pieces are redacted too.
+    """
     if not url:
         return []
+    forms: set[str] = set()
     try:
         parts = urlsplit(url)
-        password = parts.password or parse_qs(parts.query).get("password", [""])[0]
+        forms.add(parts.password or "")
+        forms.update(parse_qs(parts.query).get("password", []))
     except ValueError:
-        # Unparseable URL: redact everything between '//' and the last '@' so nothing slips through.
-        head = url.split("//", 1)[-1].rsplit("@", 1)
-        password = head[0].split(":", 1)[-1] if len(head) == 2 else ""
-    if not password:
-        return []
-    return sorted({password, unquote(password), quote(password, safe="")}, key=len, reverse=True)
+        pass
+    userinfo = url.split("://", 1)[-1].split("?", 1)[0].rpartition("@")[0]
+    greedy = userinfo.partition(":")[2]
+    forms.add(greedy)
+    forms.update(piece for piece in re.split(r"[@/:?#]", greedy) if len(piece) >= 3)
+    forms |= {unquote(f) for f in forms} | {quote(f, safe="") for f in forms}
+    return sorted((f for f in forms if f), key=len, reverse=True)
 
 
 def describe_target(url: str) -> str:

@@ -61,11 +61,15 @@ Connection = psycopg2.extensions.connection
 
 def connect(url: str, *, read_only: bool = False) -> Connection:
     """Open the run's one connection; every failure becomes a ConfigError that names no password."""
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("DB_URL is not a PostgreSQL URL.", code="bad_db_url",
+    try:
+        query = parse_qs(urlsplit(url).query)
+        well_formed = url.startswith(("postgresql://", "postgres://"))
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        raise ConfigError("DB_URL is not a valid PostgreSQL URL.", code="bad_db_url",
                           hint="Use the form postgresql://user:password@host:5432/dbname.")
     options: dict[str, object] = {}
-    query = parse_qs(urlsplit(url).query)
     if "application_name" not in query:
         options["application_name"] = APPLICATION_NAME
     if "connect_timeout" not in query:
@@ -94,6 +98,9 @@ def classify_connect_error(text: str, url: str) -> ConfigError:
     if "database" in text and "does not exist" in text:
         return ConfigError(f"Cannot connect to {target}: {reason}.", code="db_not_found",
                            hint="Create the database (createdb) or fix the database name in DB_URL.")
+    if "could not translate host name" in text:
+        return ConfigError(f"Cannot reach PostgreSQL at {target}: unknown host ({reason}).", code="db_unreachable",
+                           hint="Check the host name in DB_URL and your DNS or network.")
     if "invalid" in text or "unrecognized" in text or "missing" in text:
         return ConfigError(f"DB_URL is malformed: {reason}.", code="bad_db_url",
                            hint="Use the form postgresql://user:password@host:5432/dbname.")
@@ -223,7 +230,8 @@ def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -
     except psycopg2.Error:
         if conn.closed:
             raise ConfigError("The connection to PostgreSQL was lost while recording a failed migration.",
-                              code="connection_lost", hint="Run plan_migrations.py to check the state.") from None
+                              code="connection_lost",
+                              hint="Run python scripts/plan_migrations.py to check the state.") from None
         raise
 
 
@@ -231,4 +239,5 @@ def connection_lost(step: Step) -> ConfigError:
     return ConfigError(
         f"The connection to PostgreSQL was lost while running {step.version} ({step.direction}); "
         "its transaction was rolled back by the server, so nothing of it was applied.",
-        code="connection_lost", hint="Check the server, then run plan_migrations.py and run the command again.")
+        code="connection_lost",
+        hint="Check the server, then run python scripts/plan_migrations.py and run the command again.")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import GenerateResult, HistoryRow, Migration, PlanResult, RunResult, StepFailed
+from .model import GenerateResult, HistoryRow, Migration, PlanResult, RunResult, Step, StepFailed
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
@@ -30,7 +30,7 @@ def run_error(result: Result) -> MigrationError | None:
             f"Migration {f.version} ({f.direction}) failed and was rolled back: {f.describe()} "
             f"[{f.path}{':' + str(f.line) if f.line else ''}]",
             hint=f"Fix {f.path} (or the database state it depends on), then run "
-                 f"{'apply' if f.direction == 'up' else 'rollback'}_migrations.py again.")
+                 f"python scripts/{'apply' if f.direction == 'up' else 'rollback'}_migrations.py again.")
     if isinstance(result, PlanResult) and result.plan.blocked:
         code = "drift_detected" if result.plan.drift else "missing_file"
         return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
@@ -78,8 +78,7 @@ def json_payload(result: Result) -> dict[str, Any]:
         key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
             "dry_run": result.dry_run, "plan_id": result.plan_id,
-            "steps": [migration_json(s.migration) | {"direction": s.direction, "sql": s.migration.section(s.direction)[0]}
-                      for s in result.steps] if result.dry_run else [],
+            "steps": [step_json(s) for s in result.steps] if result.dry_run else [],
             key: [d.version for d in result.done],
             "durations_ms": {d.version: d.duration_ms for d in result.done},
         }
@@ -94,6 +93,11 @@ def row_json(row: HistoryRow) -> dict[str, Any]:
 
 def migration_json(m: Migration) -> dict[str, Any]:
     return {"version": m.version, "name": m.name, "path": m.path, "checksum": m.checksum, "reversible": m.reversible}
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    sql, _ = step.migration.section(step.direction)
+    return migration_json(step.migration) | {"direction": step.direction, "sql": sql}
 
 
 def failed_json(f: StepFailed | None) -> dict[str, Any] | None:
@@ -112,7 +116,8 @@ def to_human(command: str, result: Result) -> str:
     if isinstance(result, RunResult):
         return human_run(result)
     kind = "" if result.reversible is None else (" (reversible)" if result.reversible else " (irreversible: no down)")
-    follow = "Edit it, then run plan_migrations.py." if result.reversible is None else "Next: plan_migrations.py"
+    follow = ("Edit it, then run python scripts/plan_migrations.py." if result.reversible is None
+              else "Next: python scripts/plan_migrations.py")
     return f"Created {result.path}{kind}\n{follow}"
 
 
@@ -133,8 +138,8 @@ def human_plan(result: PlanResult) -> str:
     if p.blocked:
         lines.append("Drift found: apply and rollback will refuse until the files match what was applied.")
     elif p.pending:
-        lines.append(f"Plan id {result.plan_id}. Next: apply_migrations.py --dry-run, then "
-                     f"apply_migrations.py --plan-id {result.plan_id}")
+        lines.append(f"Plan id {result.plan_id}. Next: python scripts/apply_migrations.py --dry-run, then "
+                     f"python scripts/apply_migrations.py --plan-id {result.plan_id}")
     else:
         lines.append("Up to date: nothing to apply.")
     return "\n".join(lines)
@@ -150,7 +155,7 @@ def human_run(result: RunResult) -> str:
         for step in result.steps:
             sql, _ = step.migration.section(step.direction)
             lines += [f"-- {step.version} ({step.direction})", sql.rstrip(), ""]
-        lines.append(f"To run exactly this: {result.command}_migrations.py --plan-id {result.plan_id}")
+        lines.append(f"To run exactly this: python scripts/{result.command}_migrations.py --plan-id {result.plan_id}")
         return "\n".join(lines)
     if not result.steps:
         return f"Nothing to {verb}."

@@ -29,7 +29,8 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
     """Return the migration files in version order; a .sql file with a bad name is an error, never skipped."""
     if not migrations_dir.is_dir():
         raise UsageError(f"Migrations directory {migrations_dir} does not exist.",
-                         hint="Pass --migrations-dir DIR, or create one with generate_migration.py --name NAME.",
+                         hint="Pass --migrations-dir DIR, or create one with "
+                              "python scripts/generate_migration.py --name NAME.",
                          code="no_migrations_dir")
     files = sorted(p for p in migrations_dir.iterdir() if p.name.lower().endswith(".sql") and p.is_file())
     for path in files:
@@ -43,7 +44,7 @@ def check_file_name(path: Path) -> re.Match[str]:
     if not match:
         raise InvalidMigrationFile(
             f"{path}: file name does not match YYYYMMDD_HHMMSS_description.sql (description: a-z, 0-9, _).",
-            hint="Rename the file, or create migrations with generate_migration.py --name NAME.")
+            hint="Rename the file, or create migrations with python scripts/generate_migration.py --name NAME.")
     if len(path.stem) > MAX_VERSION_LENGTH:
         raise InvalidMigrationFile(
             f"{path}: version is {len(path.stem)} characters; at most {MAX_VERSION_LENGTH} fit in schema_migrations.",
@@ -68,7 +69,6 @@ def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
     """Split a migration's text into its up and down sections (the design's section rules)."""
     text = normalise_newlines(text)
     lines = text.split("\n")
-    name = default_name
     sections: dict[str, tuple[int, int]] = {}  # direction -> (marker line index, end index)
     current: str | None = None
     for index, line in enumerate(lines):
@@ -78,8 +78,9 @@ def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
             if current == "down" and "up" in sections:
                 sections["up"] = (sections["up"][0], index)  # up runs to the down marker
             sections[current] = (index, len(lines))
-        elif current is None:
-            name = read_header_line(line, name, path, index + 1)
+    header = lines[: min((start for start, _ in sections.values()), default=len(lines))]
+    check_header(header, path)
+    name = next((m["value"] for m in map(NAME_HEADER.match, header) if m and m["value"]), default_name)
     if "up" not in sections:
         raise InvalidMigrationFile(f"{path}:1: no '-- DIRECTION: up' section.",
                                    hint="Add a line '-- DIRECTION: up' before the forward SQL.")
@@ -109,15 +110,13 @@ def open_section(direction: str, sections: dict[str, tuple[int, int]], current: 
     return direction
 
 
-def read_header_line(line: str, name: str, path: Path, line_no: int) -> str:
-    """Accept a header line (blank, comment, '-- MIGRATION: name') and return the migration name."""
-    header = NAME_HEADER.match(line)
-    if header and header["value"]:
-        return header["value"]
-    if has_sql(line):
-        raise InvalidMigrationFile(f"{path}:{line_no}: SQL before the first '-- DIRECTION:' marker.",
-                                   hint="Move it under '-- DIRECTION: up' or remove it.")
-    return name
+def check_header(header: list[str], path: Path) -> None:
+    """Allow only blank lines and comments (-- or /* */, over several lines too) before the first marker."""
+    text = COMMENTS.sub(lambda m: "\n" * m.group().count("\n"), "\n".join(header))
+    for index, line in enumerate(text.split("\n")):
+        if line.strip():
+            raise InvalidMigrationFile(f"{path}:{index + 1}: SQL before the first '-- DIRECTION:' marker.",
+                                       hint="Move it under '-- DIRECTION: up' or remove it.")
 
 
 def section_text(lines: list[str], marker_index: int, end_index: int) -> tuple[str, int]:

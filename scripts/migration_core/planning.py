@@ -47,19 +47,20 @@ def refuse_if_blocked(plan: Plan) -> None:
         raise Refused(f"Applied migration file(s) changed since they were applied: {versions}.",
                       code="drift_detected",
                       hint="Restore the original file(s) (e.g. git checkout) and write a new migration for the change; "
-                           "run plan_migrations.py to see the drift.")
+                           "run python scripts/plan_migrations.py to see the drift.")
     if plan.missing:
         versions = ", ".join(r.version for r in plan.missing)
         raise Refused(f"Applied migration file(s) missing from the migrations directory: {versions}.",
                       code="missing_file",
-                      hint="Restore the missing file(s) from version control, then run plan_migrations.py again.")
+                      hint="Restore the missing file(s) from version control, "
+                           "then run python scripts/plan_migrations.py again.")
 
 
 def select_apply_steps(plan: Plan, migrations: list[Migration], target: str | None) -> list[Step]:
     """Return the pending migrations apply runs, in version order, up to and including target."""
     if target is not None and target not in {m.version for m in migrations}:
         raise UsageError(f"Unknown target version {target!r}: no such migration file.",
-                         code="unknown_version", hint="Run plan_migrations.py to list the versions.")
+                         code="unknown_version", hint="Run python scripts/plan_migrations.py to list the versions.")
     return [Step(m, "up") for m in plan.pending if target is None or m.version <= target]
 
 
@@ -70,7 +71,8 @@ def select_rollback_steps(plan: Plan, migrations: list[Migration], to: str | Non
         if to not in applied:
             known = "not applied" if to in {m.version for m in migrations} else "unknown"
             raise UsageError(f"Cannot roll back to {to!r}: that version is {known}.",
-                             code="unknown_version", hint="Run plan_migrations.py to list the applied versions.")
+                             code="unknown_version",
+                             hint="Run python scripts/plan_migrations.py to list the applied versions.")
         versions = applied[applied.index(to) + 1:]
     else:
         versions = applied[-1:]
