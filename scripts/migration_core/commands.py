@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import config, db, parsing, planning
-from .errors import Interrupted, Refused, UsageError
-from .model import GenerateResult, Migration, Plan, PlanResult, RunResult, Step, StepFailed
+from .errors import Interrupted, MigrationError, Refused, UsageError
+from .model import GenerateResult, Migration, Plan, PlanResult, RunResult, Step, StepDone, StepFailed
 
 Progress = Callable[[str], None]
 
@@ -67,25 +67,37 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             check_plan_id(command, plan_id, computed_id)
             if steps:  # a refusal or an empty run leaves the database exactly as it was
                 db.ensure_schema_table(conn)
-            done, failed = [], None
-            with db.cancel_on_signal(conn) as signals:
-                for step in steps:
-                    if signals:
-                        break
-                    progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
-                    outcome = db.run_step(conn, step)
-                    if isinstance(outcome, StepFailed):
-                        failed = outcome
-                        break
-                    done.append(outcome)
-            if signals:
-                raise Interrupted(
-                    f"Interrupted by signal {signals[0]}; the running migration was cancelled and rolled back.",
-                    hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
-                    details={"applied" if command == "apply" else "rolled_back": [d.version for d in done]})
+            done, failed = execute_steps(conn, command, steps, progress)
             return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
     finally:
         conn.close()
+
+
+def execute_steps(conn: db.Connection, command: str, steps: list[Step],
+                  progress: Progress) -> tuple[list[StepDone], StepFailed | None]:
+    """Run the steps in order until one fails; a signal or a lost connection stops the run with an error."""
+    done: list[StepDone] = []
+    failed: StepFailed | None = None
+    key = "applied" if command == "apply" else "rolled_back"  # partial result for the error's JSON
+    with db.cancel_on_signal(conn) as signals:
+        for step in steps:
+            if signals:
+                break
+            progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
+            try:
+                outcome = db.run_step(conn, step)
+            except MigrationError as err:
+                err.details[key] = [d.version for d in done]
+                raise
+            if isinstance(outcome, StepFailed):
+                failed = outcome  # a cancelled statement fails too; the signal below is the real cause
+                break
+            done.append(outcome)
+    if signals:
+        raise Interrupted(f"Interrupted by signal {signals[0]}; the running migration was cancelled and rolled back.",
+                          hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
+                          details={key: [d.version for d in done]})
+    return done, failed
 
 
 def check_plan_id(command: str, expected: str | None, actual: str) -> None:
