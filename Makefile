@@ -16,8 +16,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 demo: venv
 	bash examples/demo.sh
 
+PG15_BINDIR ?= /usr/lib/postgresql/15/bin
+
+# The whole suite on PostgreSQL 18 (embedded), then the database tests again on PostgreSQL 15 where Debian's
+# binaries are installed.
 test: venv
 	$(BIN)/python -m pytest -q
+	@if [ -x $(PG15_BINDIR)/initdb ]; then \
+	  echo "== again on PostgreSQL 15 ($(PG15_BINDIR))"; \
+	  TEST_PG_BINDIR=$(PG15_BINDIR) $(BIN)/python -m pytest -q tests/behaviour; \
+	else echo "== PostgreSQL 15 binaries not found at $(PG15_BINDIR): skipped the second server version"; fi
 
 bench: venv
 	$(BIN)/python bench/bench_migrations.py

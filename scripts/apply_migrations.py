@@ -1,21 +1,28 @@
 """Apply pending migrations in order, each in its own transaction with its history row. See README.md#apply."""
-from migration_utils import apply, base_parser, progress_printer, run
+from migration_utils import (add_run_options, apply, base_parser, progress_printer, record_without_running, run,
+                             run_options)
 
 
 def build_parser():
     parser = base_parser(__doc__)
-    parser.add_argument("--dry-run", action="store_true", help="print the exact SQL it would run; touch nothing")
     parser.add_argument("--target", metavar="VERSION", help="apply up to and including VERSION")
-    parser.add_argument("--plan-id", metavar="ID",
-                        help="run only if the plan still has this id (from plan or --dry-run)")
-    parser.add_argument("--lock-timeout", type=float, default=60, metavar="SECONDS",
-                        help="wait this long for another run's lock, then exit 3 (default 60)")
+    add_run_options(parser)
+    parser.add_argument("--allow-out-of-order", action="store_true",
+                        help="also apply pending migrations older than the newest applied one")
+    adopt = parser.add_mutually_exclusive_group()
+    adopt.add_argument("--baseline", metavar="VERSION",
+                       help="record every migration up to VERSION as applied without running it")
+    adopt.add_argument("--accept-checksum", metavar="VERSION",
+                       help="after review, record the edited file of drifted VERSION as the applied one")
     return parser
 
 
 def main(args):
-    return apply(args.migrations_dir, target=args.target, dry_run=args.dry_run, plan_id=args.plan_id,
-                 lock_timeout=args.lock_timeout, progress=progress_printer(args))
+    if args.baseline or args.accept_checksum:
+        action = "baseline" if args.baseline else "accept_checksum"
+        return record_without_running(args.migrations_dir, action, args.baseline or args.accept_checksum,
+                                      args.lock_timeout)
+    return apply(args.migrations_dir, args.target, run_options(args), progress_printer(args))
 
 
 if __name__ == "__main__":

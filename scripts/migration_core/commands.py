@@ -5,9 +5,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import config, db, parsing, planning
+from . import config, db, parsing, planning, runner
 from .errors import Interrupted, MigrationError, Refused, UsageError
-from .model import GenerateResult, Migration, Plan, PlanResult, RunResult, Step, StepDone, StepFailed
+from .model import (GenerateResult, Migration, Plan, PlanResult, RecordResult, RunOptions, RunResult, RunSettings, Step,
+                    StepDone, StepFailed)
+from .statements import Statement, check_transaction_mode
 
 Progress = Callable[[str], None]
 
@@ -29,63 +31,93 @@ def plan(migrations_dir: Path, target: str | None = None) -> PlanResult:
     return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target)
 
 
-def apply(migrations_dir: Path, *, target: str | None = None, dry_run: bool = False,
-          plan_id: str | None = None, lock_timeout: float = 60, progress: Progress = lambda _: None) -> RunResult:
+def apply(migrations_dir: Path, target: str | None = None, options: RunOptions = RunOptions(),
+          progress: Progress = lambda _: None) -> RunResult:
     """Apply pending migrations in order, each in its own transaction; stop at the first failure."""
     def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
         planning.refuse_if_blocked(current)
-        return planning.select_apply_steps(current, migrations, target)
-    return run_steps("apply", migrations_dir, choose, target=target, dry_run=dry_run, plan_id=plan_id,
-                     lock_timeout=lock_timeout, progress=progress)
+        steps = planning.select_apply_steps(current, migrations, target)
+        if not options.allow_out_of_order:
+            planning.refuse_out_of_order(current, steps)
+        return steps
+    return run_steps("apply", migrations_dir, choose, target, options, progress)
 
 
-def rollback(migrations_dir: Path, *, to: str | None = None, dry_run: bool = False,
-             plan_id: str | None = None, lock_timeout: float = 60, progress: Progress = lambda _: None) -> RunResult:
+def rollback(migrations_dir: Path, to: str | None = None, options: RunOptions = RunOptions(),
+             progress: Progress = lambda _: None) -> RunResult:
     """Roll back the latest applied migration, or every one applied after `to`, newest first."""
     def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
         return planning.select_rollback_steps(current, migrations, to)
-    return run_steps("rollback", migrations_dir, choose, target=to, dry_run=dry_run, plan_id=plan_id,
-                     lock_timeout=lock_timeout, progress=progress)
+    return run_steps("rollback", migrations_dir, choose, to, options, progress)
 
 
-def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[Migration]], list[Step]], *,
-              target: str | None, dry_run: bool, plan_id: str | None, lock_timeout: float,
-              progress: Progress) -> RunResult:
+def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[Migration]], list[Step]],
+              target: str | None, options: RunOptions, progress: Progress) -> RunResult:
     """Shared body of apply and rollback: plan under the lock, check the plan id, run each step."""
     migrations = load_migrations(migrations_dir)
-    conn = db.connect(config.read_db_url(), read_only=dry_run)
+    conn = db.connect(config.read_db_url(), read_only=options.dry_run)
     try:
-        if dry_run:  # a preview takes no lock, creates nothing and never waits
+        if options.dry_run:  # a preview takes no lock, creates nothing and never waits
             current = planning.compute_plan(migrations, db.load_history(conn))
             steps = choose(current, migrations)
+            parse_steps(steps, conn.server_version)
             return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
                              planning.compute_plan_id(command, current, steps, target))
-        with db.advisory_lock(conn, lock_timeout):
+        with db.advisory_lock(conn, options.lock_timeout_s):
             current = planning.compute_plan(migrations, db.load_history(conn))
             steps = choose(current, migrations)
             computed_id = planning.compute_plan_id(command, current, steps, target)
-            check_plan_id(command, plan_id, computed_id)
+            check_plan_id(command, options.plan_id, computed_id)
+            parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
             if steps:  # a refusal or an empty run leaves the database exactly as it was
                 db.ensure_schema_table(conn)
-            done, failed = execute_steps(conn, command, steps, progress)
+            done, failed = execute_steps(conn, command, steps, parsed, options.settings, progress)
             return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
     finally:
         conn.close()
 
 
-def execute_steps(conn: db.Connection, command: str, steps: list[Step],
-                  progress: Progress) -> tuple[list[StepDone], StepFailed | None]:
+def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]:
+    """Parse each step's SQL with the PostgreSQL parser; refuse statements its transaction mode cannot run."""
+    return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
+
+
+def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float) -> RecordResult:
+    """Baseline up to `version`, or accept the edited checksum of drifted `version`: history only, no SQL runs."""
+    migrations = load_migrations(migrations_dir)
+    conn = db.connect(config.read_db_url())
+    try:
+        with db.advisory_lock(conn, lock_timeout_s):
+            current = planning.compute_plan(migrations, db.load_history(conn))
+            if action == "baseline":
+                chosen = planning.select_baseline(current, migrations, version)
+                note = "baseline: recorded as applied without running (the schema already had it)"
+            else:
+                chosen = planning.select_accepted_drift(current, migrations, version)
+                old = next(d.recorded_checksum for d in current.drift if d.version == version)
+                note = f"accepted checksum change after review: was {old}"
+            if chosen:
+                db.ensure_schema_table(conn)
+                db.record_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
+                                                  "note": note} for m in chosen])
+            return RecordResult(action, [m.version for m in chosen])  # type: ignore[arg-type]
+    finally:
+        conn.close()
+
+
+def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: list[list[Statement]],
+                  settings: RunSettings, progress: Progress) -> tuple[list[StepDone], StepFailed | None]:
     """Run the steps in order until one fails; a signal or a lost connection stops the run with an error."""
     done: list[StepDone] = []
     failed: StepFailed | None = None
     key = "applied" if command == "apply" else "rolled_back"  # partial result for the error's JSON
     with db.cancel_on_signal(conn) as signals:
-        for step in steps:
+        for step, statements in zip(steps, parsed):
             if signals:
                 break
             progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
             try:
-                outcome = db.run_step(conn, step)
+                outcome = runner.run_step(conn, step, settings, statements)
             except MigrationError as err:
                 err.details[key] = [d.version for d in done]
                 raise

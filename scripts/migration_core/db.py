@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
-import psycopg2.extras
 
 from .config import describe_target
 from .errors import ConfigError, Refused
-from .model import HistoryRow, Step, StepDone, StepFailed
+from .model import HistoryRow, Step, StepFailed
 
 APPLICATION_NAME = "migration-assistant"
 # Advisory locks are per database, so one constant key serialises all runners of one database.
@@ -48,6 +47,13 @@ UPDATE schema_migrations SET status = 'superseded'
 WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
 INSERT INTO schema_migrations (version, name, checksum, direction, status)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success');
+"""
+# Baseline and accepted checksums are success rows whose error_message column carries a note saying so.
+RECORD_NOTED_SUCCESS = """
+UPDATE schema_migrations SET status = 'superseded'
+WHERE version = %(version)s AND direction = 'up' AND status = 'success';
+INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
+VALUES (%(version)s, %(name)s, %(checksum)s, 'up', 'success', %(note)s);
 """
 RECORD_FAILURE = """
 INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
@@ -178,6 +184,7 @@ def cancel_on_signal(conn: Connection) -> Iterator[list[int]]:
 
     previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
     # libpq blocks in C where Python cannot run a signal handler; a select() loop in Python lets the handler run.
+    import psycopg2.extras  # only runs that execute migrations need it
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     try:
         yield received
@@ -185,39 +192,6 @@ def cancel_on_signal(conn: Connection) -> Iterator[list[int]]:
         psycopg2.extensions.set_wait_callback(None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def run_step(conn: Connection, step: Step) -> StepDone | StepFailed:
-    """Run one migration section and its success row in one transaction; on SQL failure roll back, record it."""
-    migration = step.migration
-    sql, first_line_no = migration.section(step.direction)
-    row = {"version": migration.version, "name": migration.name, "checksum": migration.checksum,
-           "direction": step.direction}
-    started = time.perf_counter()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)  # no parameters: a % in the migration stays a %
-            cur.execute(RECORD_SUCCESS, row)
-        conn.commit()
-    except psycopg2.Error as err:
-        if conn.closed or (err.pgcode or "").startswith("57P"):  # server gone or session terminated
-            raise connection_lost(step) from None
-        failure = describe_failure(err, step, sql, first_line_no)
-        record_failure(conn, row, failure)
-        return failure
-    return StepDone(migration.version, migration.name, step.direction,
-                    round((time.perf_counter() - started) * 1000, 1))
-
-
-def describe_failure(err: psycopg2.Error, step: Step, sql: str, first_line_no: int) -> StepFailed:
-    """Turn a server error into a StepFailed naming SQLSTATE, message and the file line."""
-    diag = err.diag
-    line = None
-    if diag.statement_position:
-        line = first_line_no + sql[: int(diag.statement_position) - 1].count("\n")
-    message = diag.message_primary or first_line(str(err))
-    return StepFailed(step.version, step.migration.name, step.direction, err.pgcode, message, line,
-                      step.migration.path)
 
 
 def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -> None:
@@ -233,6 +207,14 @@ def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -
                               code="connection_lost",
                               hint="Run python scripts/plan_migrations.py to check the state.") from None
         raise
+
+
+def record_noted_successes(conn: Connection, rows: list[dict[str, str]]) -> None:
+    """Write success rows that record a migration without running it (baseline, accepted checksum), atomically."""
+    with conn.cursor() as cur:
+        for row in rows:
+            cur.execute(RECORD_NOTED_SUCCESS, row)
+    conn.commit()
 
 
 def connection_lost(step: Step) -> ConfigError:

@@ -22,6 +22,9 @@ class Migration:
     down_sql: str | None    # None means irreversible
     down_line: int
     checksum: str           # sha256 of the text with line endings normalised to \n
+    transactional: bool = True              # False: "-- TRANSACTION: none", statements run one at a time
+    lock_timeout_ms: int | None = None      # "-- LOCK_TIMEOUT: 2s" overrides --lock-timeout-ms
+    statement_timeout_ms: int | None = None  # "-- STATEMENT_TIMEOUT: 10min" overrides --statement-timeout-ms
 
     @property
     def reversible(self) -> bool:
@@ -105,11 +108,52 @@ class StepFailed:
     error: str                      # the server's message
     line: int | None                # line in the migration file, where the server said
     path: Path
+    statements_done: int | None = None   # non-transactional migrations: statements that completed
+    statements_total: int | None = None
 
     def describe(self) -> str:
         """Return the text stored in error_message and shown to users."""
         where = f" at line {self.line}" if self.line else ""
-        return f"SQLSTATE {self.sqlstate or '?'}{where}: {self.error}"
+        text = f"SQLSTATE {self.sqlstate or '?'}{where}: {self.error}"
+        if self.statements_total is not None:
+            text += f" ({self.statements_done} of {self.statements_total} statements completed, not rolled back)"
+        return text
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How each migration runs (issue 6): server-side timeouts and lock retries."""
+
+    lock_timeout_ms: int = 5000      # SET LOCAL lock_timeout: wait at most this long for a table lock
+    statement_timeout_ms: int = 0    # SET LOCAL statement_timeout: 0 = off
+    lock_retries: int = 3            # retries after a lock timeout (SQLSTATE 55P03), with backoff
+    retry_backoff_s: float = 1.0     # first pause; doubles each retry
+
+    def for_migration(self, migration: Migration) -> tuple[int, int]:
+        """Return (lock_timeout_ms, statement_timeout_ms), the file's header winning over the flags."""
+        lock = self.lock_timeout_ms if migration.lock_timeout_ms is None else migration.lock_timeout_ms
+        statement = (self.statement_timeout_ms if migration.statement_timeout_ms is None
+                     else migration.statement_timeout_ms)
+        return lock, statement
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user chose for an apply or rollback run."""
+
+    dry_run: bool = False
+    plan_id: str | None = None          # execute only if the plan still has this id
+    lock_timeout_s: float = 60          # advisory (runner) lock wait
+    settings: RunSettings = field(default_factory=lambda: RunSettings())
+    allow_out_of_order: bool = False
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """Versions recorded as applied without running them: a baseline, or an accepted checksum change."""
+
+    action: Literal["baseline", "accept_checksum"]
+    versions: list[str]
 
 
 @dataclass(frozen=True)

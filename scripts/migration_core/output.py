@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import GenerateResult, HistoryRow, Migration, PlanResult, RunResult, Step, StepFailed
+from .model import GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, Step, StepFailed
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
-Result = PlanResult | RunResult | GenerateResult
+Result = PlanResult | RunResult | GenerateResult | RecordResult
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -25,18 +25,29 @@ def redact(text: str, secrets: list[str]) -> str:
 def run_error(result: Result) -> MigrationError | None:
     """Return the error a finished result stands for (drift found by plan, a failed migration), if any."""
     if isinstance(result, RunResult) and result.failed:
-        f = result.failed
-        return MigrationFailed(
-            f"Migration {f.version} ({f.direction}) failed and was rolled back: {f.describe()} "
-            f"[{f.path}{':' + str(f.line) if f.line else ''}]",
-            hint=f"Fix {f.path} (or the database state it depends on), then run "
-                 f"python scripts/{'apply' if f.direction == 'up' else 'rollback'}_migrations.py again.")
+        return failure_error(result.failed)
     if isinstance(result, PlanResult) and result.plan.blocked:
         code = "drift_detected" if result.plan.drift else "missing_file"
         return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
                               code=code, hint="Restore the applied files from version control; never edit an "
                                               "applied migration, write a new one instead.")
     return None
+
+
+def failure_error(f: StepFailed) -> MigrationFailed:
+    """Explain a failed migration: what happened to its changes, where, and what to do next."""
+    undone = "failed part way" if f.statements_total is not None else "failed and was rolled back"
+    script = f"python scripts/{'apply' if f.direction == 'up' else 'rollback'}_migrations.py"
+    if f.sqlstate == "55P03":  # lock_not_available: another session holds what the migration needs
+        hint = (f"Wait for the blocking session to finish (or end it with SELECT pg_terminate_backend(pid)), "
+                f"then run {script} again; or give it longer with --lock-timeout-ms.")
+    elif f.statements_total is not None:
+        hint = (f"The completed statements stay applied: make the file safe to re-run (IF NOT EXISTS, drop an "
+                f"INVALID index), fix {f.path}, then run {script} again.")
+    else:
+        hint = f"Fix {f.path} (or the database state it depends on), then run {script} again."
+    return MigrationFailed(f"Migration {f.version} ({f.direction}) {undone}: {f.describe()} "
+                           f"[{f.path}{':' + str(f.line) if f.line else ''}]", hint=hint)
 
 
 # ---- JSON ------------------------------------------------------------------------------------------------
@@ -84,11 +95,16 @@ def json_payload(result: Result) -> dict[str, Any]:
         }
         payload["failed"] = failed_json(result.failed)
         return payload
+    if isinstance(result, RecordResult):
+        key = "baselined" if result.action == "baseline" else "accepted_checksum"
+        return {"dry_run": False, "applied": [], "failed": None, key: result.versions}
     return {"path": result.path, "version": result.version, "reversible": result.reversible}
 
 
 def row_json(row: HistoryRow) -> dict[str, Any]:
-    return {"version": row.version, "name": row.name, "checksum": row.checksum, "applied_at": row.applied_at}
+    note = row.error_message if row.status == "success" else None  # baseline / accepted-checksum note
+    return {"version": row.version, "name": row.name, "checksum": row.checksum, "applied_at": row.applied_at,
+            "note": note}
 
 
 def migration_json(m: Migration) -> dict[str, Any]:
@@ -115,6 +131,12 @@ def to_human(command: str, result: Result) -> str:
         return human_plan(result)
     if isinstance(result, RunResult):
         return human_run(result)
+    if isinstance(result, RecordResult):
+        what = "baseline: recorded as applied without running" if result.action == "baseline" else \
+            "accepted the reviewed checksum change of"
+        if not result.versions:
+            return "Nothing to record: every migration up to that version is already applied."
+        return "\n".join([f"  recorded    {v}" for v in result.versions] + [f"{what} {len(result.versions)} migration(s)."])
     kind = "" if result.reversible is None else (" (reversible)" if result.reversible else " (irreversible: no down)")
     follow = ("Edit it, then run python scripts/plan_migrations.py." if result.reversible is None
               else "Next: python scripts/plan_migrations.py")
@@ -126,7 +148,7 @@ def human_plan(result: PlanResult) -> str:
     lines = [f"Migrations in {result.migrations_dir}: {len(p.applied)} applied, {len(p.pending)} pending."]
     if not p.history_exists:
         lines.append("No schema_migrations table yet: nothing has been applied to this database.")
-    lines += [f"  applied  {r.version}  (at {r.applied_at:%Y-%m-%d %H:%M:%S %Z})" for r in p.applied]
+    lines += [f"  applied  {r.version}  (at {r.applied_at:%Y-%m-%d %H:%M:%S %Z}){note_label(r)}" for r in p.applied]
     late = {m.version for m in p.out_of_order}
     lines += [f"  pending  {m.version}  {'reversible' if m.reversible else 'IRREVERSIBLE'}"
               f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}" for m in p.pending]
@@ -136,13 +158,18 @@ def human_plan(result: PlanResult) -> str:
     lines += [f"  FAILED   {r.version} ({r.direction}) at {r.applied_at:%Y-%m-%d %H:%M:%S}: {r.error_message}"
               for r in p.failed]
     if p.blocked:
-        lines.append("Drift found: apply and rollback will refuse until the files match what was applied.")
+        lines.append("Drift or missing files: apply and rollback will refuse until the files match what was applied.")
     elif p.pending:
         lines.append(f"Plan id {result.plan_id}. Next: python scripts/apply_migrations.py --dry-run, then "
                      f"python scripts/apply_migrations.py --plan-id {result.plan_id}")
     else:
         lines.append("Up to date: nothing to apply.")
     return "\n".join(lines)
+
+
+def note_label(row: HistoryRow) -> str:
+    note = row.error_message or ""
+    return "  BASELINED" if note.startswith("baseline") else "  CHECKSUM ACCEPTED" if note.startswith("accepted") else ""
 
 
 def human_run(result: RunResult) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -11,8 +12,13 @@ from .model import Migration
 FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$")
 NAME = re.compile(r"^[a-z0-9_]+$")
 MAX_VERSION_LENGTH = 64  # schema_migrations.version is VARCHAR(64)
-MARKER = re.compile(r"^\s*--\s*direction\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+MARKER = re.compile(r"^[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
+                    re.IGNORECASE | re.MULTILINE)
 NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+SETTING = re.compile(r"^\s*--\s*(?P<key>transaction|lock_timeout|statement_timeout)\s*:\s*(?P<value>.*?)\s*$",
+                     re.IGNORECASE)
+DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNORECASE)
+UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 
 
@@ -32,7 +38,10 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
                          hint="Pass --migrations-dir DIR, or create one with "
                               "python scripts/generate_migration.py --name NAME.",
                          code="no_migrations_dir")
-    files = sorted(p for p in migrations_dir.iterdir() if p.name.lower().endswith(".sql") and p.is_file())
+    # scandir and plain-name sorting: a thousand Path comparisons cost more than the rest of listing
+    with os.scandir(migrations_dir) as entries:
+        names = sorted(e.name for e in entries if e.name.lower().endswith(".sql") and e.is_file())
+    files = [migrations_dir / name for name in names]
     for path in files:
         check_file_name(path)
     return files
@@ -71,16 +80,16 @@ def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
     lines = text.split("\n")
     sections: dict[str, tuple[int, int]] = {}  # direction -> (marker line index, end index)
     current: str | None = None
-    for index, line in enumerate(lines):
-        marker = MARKER.match(line)
-        if marker:
-            current = open_section(marker["value"].lower(), sections, current, path, index + 1)
-            if current == "down" and "up" in sections:
-                sections["up"] = (sections["up"][0], index)  # up runs to the down marker
-            sections[current] = (index, len(lines))
+    for marker in MARKER.finditer(text):  # one regex pass over the text: plan parses every file on each run
+        index = text.count("\n", 0, marker.start())
+        current = open_section(marker["value"].lower(), sections, current, path, index + 1)
+        if current == "down" and "up" in sections:
+            sections["up"] = (sections["up"][0], index)  # up runs to the down marker
+        sections[current] = (index, len(lines))
     header = lines[: min((start for start, _ in sections.values()), default=len(lines))]
     check_header(header, path)
     name = next((m["value"] for m in map(NAME_HEADER.match, header) if m and m["value"]), default_name)
+    settings = read_settings(header, path)
     if "up" not in sections:
         raise InvalidMigrationFile(f"{path}:1: no '-- DIRECTION: up' section.",
                                    hint="Add a line '-- DIRECTION: up' before the forward SQL.")
@@ -92,7 +101,7 @@ def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
     if down_sql is not None and not has_sql(down_sql):
         down_sql = None  # an empty down section means irreversible
     return Migration(version=path.stem, name=name, path=path, up_sql=up_sql, up_line=up_line,
-                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text))
+                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text), **settings)
 
 
 def open_section(direction: str, sections: dict[str, tuple[int, int]], current: str | None,
@@ -108,6 +117,34 @@ def open_section(direction: str, sections: dict[str, tuple[int, int]], current: 
         raise InvalidMigrationFile(f"{path}:{line_no}: up section after the down section.",
                                    hint="Put the up section first, then the down section.")
     return direction
+
+
+def read_settings(header: list[str], path: Path) -> dict[str, object]:
+    """Read the header's TRANSACTION, LOCK_TIMEOUT and STATEMENT_TIMEOUT lines (issue 6)."""
+    settings: dict[str, object] = {}
+    for index, line in enumerate(header):
+        match = SETTING.match(line)
+        if not match:
+            continue
+        key, value = match["key"].lower(), match["value"]
+        if key == "transaction":
+            if value.lower() != "none":
+                raise InvalidMigrationFile(f"{path}:{index + 1}: unknown TRANSACTION mode {value!r}.",
+                                           hint="The only mode is '-- TRANSACTION: none'; omit the line for the "
+                                                "default (one transaction).")
+            settings["transactional"] = False
+        else:
+            settings[f"{key}_ms"] = parse_duration(value, f"{path}:{index + 1}")
+    return settings
+
+
+def parse_duration(value: str, where: str) -> int:
+    """Return milliseconds from a PostgreSQL-style duration: 500ms, 5s, 10min, 1h, 1d (bare numbers are ms)."""
+    match = DURATION.match(value.strip())
+    if not match:
+        raise InvalidMigrationFile(f"{where}: invalid duration {value!r}.",
+                                   hint="Write a number with a unit: 500ms, 5s, 10min, 1h (0 turns the timeout off).")
+    return int(match["number"]) * UNIT_MS[(match["unit"] or "ms").lower()]
 
 
 def check_header(header: list[str], path: Path) -> None:

@@ -56,6 +56,33 @@ def refuse_if_blocked(plan: Plan) -> None:
                            "then run python scripts/plan_migrations.py again.")
 
 
+def refuse_out_of_order(plan: Plan, steps: list[Step]) -> None:
+    """Refuse to run pending migrations older than the newest applied one, unless the user allowed it."""
+    older = {m.version for m in plan.out_of_order}
+    late = [s.version for s in steps if s.version in older]
+    if late:
+        raise Refused(f"Pending migration(s) older than the newest applied one: {', '.join(late)}.",
+                      code="out_of_order",
+                      hint="Check they don't conflict with what was applied since (a merged branch?), then run "
+                           "python scripts/apply_migrations.py --allow-out-of-order.")
+
+
+def select_baseline(plan: Plan, migrations: list[Migration], version: str) -> list[Migration]:
+    """Return the migrations up to and including `version` not yet applied, to record without running."""
+    if version not in {m.version for m in migrations}:
+        raise UsageError(f"Unknown baseline version {version!r}: no such migration file.", code="unknown_version",
+                         hint="Run python scripts/plan_migrations.py to list the versions.")
+    return [m for m in plan.pending if m.version <= version]
+
+
+def select_accepted_drift(plan: Plan, migrations: list[Migration], version: str) -> list[Migration]:
+    """Return the drifted migration whose new checksum the user accepts; only drifted versions qualify."""
+    if version not in {d.version for d in plan.drift}:
+        raise UsageError(f"{version!r} has not drifted, so there is no checksum change to accept.",
+                         code="not_drifted", hint="Run python scripts/plan_migrations.py to see which versions drifted.")
+    return [m for m in migrations if m.version == version]
+
+
 def select_apply_steps(plan: Plan, migrations: list[Migration], target: str | None) -> list[Step]:
     """Return the pending migrations apply runs, in version order, up to and including target."""
     if target is not None and target not in {m.version for m in migrations}:

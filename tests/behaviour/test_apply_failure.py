@@ -26,7 +26,7 @@ B_FIXED = migration("CREATE TABLE b (id int);\nINSERT INTO a VALUES (1), (2);", 
 FAILURES = [
     # (bad statement on line 5, SQLSTATE, text of the server's message, the line is known)
     ("SELECT * FROM no_such_table;", "42P01", "no_such_table", True),
-    ("SELEC 1;", "42601", "syntax error", True),
+    ("SELECT no_such_column FROM a;", "42703", "no_such_column", True),
     ("SELECT 1 / 0;", "22012", "division by zero", False),
 ]
 
@@ -47,7 +47,7 @@ def assert_state_after_failure(db_url: str) -> None:
 
 
 @pytest.mark.parametrize(("bad", "sqlstate", "message", "has_line"), FAILURES,
-                         ids=["undefined_table", "syntax_error", "division_by_zero"])
+                         ids=["undefined_table", "undefined_column", "division_by_zero"])
 def test_apply_stops_at_first_failure_and_records_it(db_url, migrations_dir, run_script,
                                                      bad, sqlstate, message, has_line):
     directory = three_migrations(migrations_dir, bad)
@@ -159,3 +159,12 @@ def test_rollback_failure_is_reported_in_json(db_url, migrations_dir, run_script
     assert doc["failed"]["version"] == A and "42P01" in doc["failed"]["error"]
     assert tables(db_url) == {"schema_migrations", "a"}
     assert history(db_url) == [(A, "up", "success"), (A, "down", "failed")]
+
+
+def test_a_syntax_error_is_refused_before_anything_runs(db_url, migrations_dir, run_script):
+    """The PostgreSQL parser (pglast) reads every step first, so a typo in B stops A from running too."""
+    directory = three_migrations(migrations_dir, "SELEC 1;")
+    result = run_script("apply", "--migrations-dir", str(directory), db_url=db_url)
+    assert result.returncode == 2
+    assert f"{B}.sql:5: SQL syntax error" in result.stderr and "Traceback" not in result.stderr
+    assert tables(db_url) == set() and history(db_url) == []

@@ -1,0 +1,167 @@
+"""Runs one migration step on the server: timeouts, lock retries, one transaction or statement by statement.
+
+Part of the database layer with db.py (the two modules that import psycopg2). Driver errors become StepFailed
+(the migration's own SQL failed) or ConfigError (the connection is gone), here at the boundary.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import psycopg2
+
+from .db import RECORD_FAILURE, RECORD_SUCCESS, Connection, connection_lost, first_line, record_failure
+from .model import RunSettings, Step, StepDone, StepFailed
+from .statements import Statement
+
+LOCK_NOT_AVAILABLE = "55P03"
+START_PROGRESS = RECORD_FAILURE + " RETURNING id"
+UPDATE_PROGRESS = "UPDATE schema_migrations SET error_message = %s WHERE id = %s"
+# Sent as one query: the server runs it as one implicit transaction, so the old success row steps aside atomically.
+FINISH_PROGRESS = """
+UPDATE schema_migrations SET status = 'superseded'
+WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
+UPDATE schema_migrations SET status = 'success', error_message = NULL, applied_at = now() WHERE id = %(id)s;
+"""
+RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
+FIND_BLOCKERS = """
+SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM now() - a.query_start)::int,
+       split_part(a.query, E'\\n', 1), l.mode, l.relation::regclass::text
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid()
+  AND l.relation = ANY (ARRAY(SELECT to_regclass(name) FROM unnest(%s::text[]) AS name))
+ORDER BY a.pid
+"""
+
+
+def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement]) -> StepDone | StepFailed:
+    """Run one migration section; on failure it is rolled back (or reported part way) and recorded."""
+    started = time.perf_counter()
+    if step.migration.transactional:
+        failure = with_lock_retries(conn, settings, statements, lambda: run_in_transaction(conn, step, settings))
+        if failure:
+            record_failure(conn, history_row(step), failure)
+    else:
+        failure = run_statement_by_statement(conn, step, settings, statements)
+    if failure:
+        return failure
+    return StepDone(step.version, step.migration.name, step.direction,
+                    round((time.perf_counter() - started) * 1000, 1))
+
+
+def history_row(step: Step) -> dict[str, str]:
+    m = step.migration
+    return {"version": m.version, "name": m.name, "checksum": m.checksum, "direction": step.direction}
+
+
+def timeouts_sql(step: Step, settings: RunSettings, scope: str) -> str:
+    """Return the SET statements for this migration's timeouts (integers we parsed, never user text)."""
+    lock, statement = settings.for_migration(step.migration)
+    return f"SET {scope}lock_timeout = {int(lock)}; SET {scope}statement_timeout = {int(statement)};\n"
+
+
+def run_in_transaction(conn: Connection, step: Step, settings: RunSettings) -> StepFailed | None:
+    """Run the section and its success row in one transaction; on error roll back and describe it."""
+    sql, first_line_no = step.migration.section(step.direction)
+    # The timeouts travel in the migration's own round trip; they occupy the one line before the section.
+    sent = timeouts_sql(step, settings, "LOCAL ") + sql
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sent)  # no parameters: a % in the migration stays a %
+            cur.execute(RECORD_SUCCESS, history_row(step))
+        conn.commit()
+        return None
+    except psycopg2.Error as err:
+        failure = describe_failure(conn, err, step, sent, first_line_no - 1)
+        conn.rollback()
+        return failure
+
+
+def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings,
+                               statements: list[Statement]) -> StepFailed | None:
+    """Run a `-- TRANSACTION: none` section one statement at a time, keeping count in its history row."""
+    total = len(statements)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(timeouts_sql(step, settings, ""))
+            # Written first and kept current, so even a killed runner leaves an accurate count behind.
+            cur.execute(START_PROGRESS, {**history_row(step), "error_message": progress_note(0, total)})
+            row_id = cur.fetchone()[0]
+        for done, statement in enumerate(statements):
+            failure = with_lock_retries(conn, settings, [statement],
+                                        lambda s=statement: run_one_statement(conn, step, s))
+            with conn.cursor() as cur:
+                if failure:
+                    failure = replace(failure, statements_done=done, statements_total=total)
+                    cur.execute(UPDATE_PROGRESS, (failure.describe(), row_id))
+                    return failure
+                cur.execute(UPDATE_PROGRESS, (progress_note(done + 1, total), row_id))
+        with conn.cursor() as cur:
+            cur.execute(FINISH_PROGRESS, {**history_row(step), "id": row_id})
+            cur.execute(RESET_TIMEOUTS)
+        return None
+    except psycopg2.Error as err:
+        if conn.closed or (err.pgcode or "").startswith("57P"):
+            raise connection_lost(step) from None
+        raise
+    finally:
+        if not conn.closed:
+            conn.autocommit = False
+
+
+def progress_note(done: int, total: int) -> str:
+    return f"interrupted: {done} of {total} statements completed; the runner stopped before finishing"
+
+
+def run_one_statement(conn: Connection, step: Step, statement: Statement) -> StepFailed | None:
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement.sql)
+        return None
+    except psycopg2.Error as err:
+        return describe_failure(conn, err, step, statement.sql, statement.line)
+
+
+def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[Statement],
+                      attempt: object) -> StepFailed | None:
+    """Retry an attempt that timed out waiting for a lock; in the end, name the sessions holding it."""
+    for retry in range(settings.lock_retries + 1):
+        failure = attempt()  # type: ignore[operator]
+        if failure is None or failure.sqlstate != LOCK_NOT_AVAILABLE:
+            return failure
+        if retry < settings.lock_retries:
+            time.sleep(settings.retry_backoff_s * 2 ** retry)
+    blockers = describe_blockers(conn, statements)
+    return replace(failure, error=f"{failure.error} (gave up after {settings.lock_retries + 1} tries). {blockers}")
+
+
+def describe_blockers(conn: Connection, statements: list[Statement]) -> str:
+    """Name who holds locks on the tables the migration touches: pid, application, state, query age, query."""
+    from pglast.visitors import referenced_relations
+    names = sorted({name for s in statements for name in referenced_relations(s.sql)})
+    if not names:
+        return "The blocking session could not be identified."
+    with conn.cursor() as cur:
+        cur.execute(FIND_BLOCKERS, (names,))
+        rows = cur.fetchall()
+    if not conn.autocommit:
+        conn.rollback()
+    if not rows:
+        return "The blocking session was gone by the time it was looked up; try again."
+    held = "; ".join(f"pid {pid} ({app or 'no application_name'}, {state}, query running {age}s: {query.strip()!r}) "
+                     f"holds {mode} on {relation}" for pid, app, state, age, query, mode, relation in rows)
+    return f"Blocked by: {held}."
+
+
+def describe_failure(conn: Connection, err: psycopg2.Error, step: Step, sent: str, line_before: int) -> StepFailed:
+    """Turn a server error into a StepFailed naming SQLSTATE, message and the file line; a lost link is fatal."""
+    if conn.closed or (err.pgcode or "").startswith("57P"):  # server gone or session terminated
+        raise connection_lost(step) from None
+    position = err.diag.statement_position
+    line = line_before + sent[: int(position) - 1].count("\n") if position else None
+    if line is not None and line < step.migration.section(step.direction)[1]:
+        line = None  # the error was in our own SET prefix, not in the file
+    message = err.diag.message_primary or first_line(str(err))
+    return StepFailed(step.version, step.migration.name, step.direction, err.pgcode, message, line,
+                      step.migration.path)

@@ -1,0 +1,74 @@
+"""Keep schema snapshots in the companion table schema_migrations_snapshots (issue 4).
+
+One job: create the table, record a snapshot, load the latest one. Nothing here commits: the caller does, so a
+snapshot can share the transaction of the run's last migration.
+Imports: stdlib and snapshot (the caller passes a psycopg2 connection in).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .snapshot import Snapshot, canonical_json, snapshot_hash
+
+CREATE_SNAPSHOT_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations_snapshots (
+    id SERIAL PRIMARY KEY,
+    taken_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_versions TEXT[] NOT NULL,
+    schema_hash TEXT NOT NULL,
+    snapshot JSONB NOT NULL
+)
+"""
+SNAPSHOT_TABLE_EXISTS = "SELECT to_regclass('schema_migrations_snapshots') IS NOT NULL"
+INSERT_SNAPSHOT = """
+INSERT INTO schema_migrations_snapshots (applied_versions, schema_hash, snapshot)
+VALUES (%s, %s, %s::jsonb)
+RETURNING id
+"""
+SELECT_LAST_SNAPSHOT = """
+SELECT id, taken_at, applied_versions, schema_hash, snapshot
+FROM schema_migrations_snapshots ORDER BY id DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One row of schema_migrations_snapshots."""
+
+    id: int
+    taken_at: datetime
+    applied_versions: list[str]     # the versions applied when the snapshot was taken, in application order
+    schema_hash: str
+    snapshot: Snapshot
+
+
+def ensure_snapshot_table(conn: Any) -> None:
+    """Create schema_migrations_snapshots if it does not exist (no commit)."""
+    with conn.cursor() as cur:
+        cur.execute(CREATE_SNAPSHOT_TABLE)
+
+
+def record_snapshot(conn: Any, applied_versions: list[str], snapshot: Snapshot) -> int:
+    """Insert a snapshot with its hash and return its id (no commit: it rides in the caller's transaction)."""
+    with conn.cursor() as cur:
+        cur.execute(INSERT_SNAPSHOT, (list(applied_versions), snapshot_hash(snapshot), canonical_json(snapshot)))
+        return int(cur.fetchone()[0])
+
+
+def load_last_record(conn: Any) -> SnapshotRecord | None:
+    """Return the newest recorded snapshot row, or None when there is none or no table yet."""
+    with conn.cursor() as cur:
+        cur.execute(SNAPSHOT_TABLE_EXISTS)  # checked first: a failed SELECT would abort the caller's transaction
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute(SELECT_LAST_SNAPSHOT)
+        row = cur.fetchone()
+    return SnapshotRecord(*row) if row else None
+
+
+def load_last_snapshot(conn: Any) -> Snapshot | None:
+    """Return the newest recorded snapshot, or None when there is none or no table yet."""
+    record = load_last_record(conn)
+    return record.snapshot if record else None
