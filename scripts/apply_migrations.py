@@ -21,7 +21,7 @@ def main(args):
     if args.baseline or args.accept_checksum:
         action = "baseline" if args.baseline else "accept_checksum"
         return record_without_running(args.migrations_dir, action, args.baseline or args.accept_checksum,
-                                      args.lock_timeout)
+                                      args.lock_timeout, args.dry_run)
     return apply(args.migrations_dir, args.target, run_options(args), progress_printer(args))
 
 

@@ -17,6 +17,7 @@ from migration_core.model import HistoryRow, Migration, RunOptions, RunSettings
 compute_checksum = parsing.compute_checksum
 list_migration_files = parsing.list_migration_files
 plan, apply, rollback, generate = commands.plan, commands.apply, commands.rollback, commands.generate
+schema_diff = commands.schema_diff
 record_without_running = commands.record_without_running
 
 
@@ -73,13 +74,21 @@ def add_run_options(parser: ArgumentParser) -> None:
                         help="each statement may run at most this long (default 0: no limit)")
     parser.add_argument("--lock-retries", type=non_negative_int, default=3, metavar="N",
                         help="retry a migration that timed out waiting for a lock N times (default 3)")
+    parser.add_argument("--max-risk", choices=("low", "medium", "high"), default="medium",
+                        help="refuse risk findings above this severity (default medium; see plan)")
+    parser.add_argument("--allow-schema-drift", action="store_true",
+                        help="run even though the live schema changed outside the migrations")
+    parser.add_argument("--allow-risk", action="store_true",
+                        help="allow high-risk findings too (the user's explicit choice; same as --max-risk high)")
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     settings = RunSettings(lock_timeout_ms=args.lock_timeout_ms, statement_timeout_ms=args.statement_timeout_ms,
                            lock_retries=args.lock_retries)
     return RunOptions(dry_run=args.dry_run, plan_id=args.plan_id, lock_timeout_s=args.lock_timeout,
-                      settings=settings, allow_out_of_order=getattr(args, "allow_out_of_order", False))
+                      settings=settings, allow_out_of_order=getattr(args, "allow_out_of_order", False),
+                      max_risk="high" if args.allow_risk else args.max_risk,
+                      allow_schema_drift=args.allow_schema_drift)
 
 
 def non_negative_int(text: str) -> int:
@@ -92,7 +101,9 @@ def non_negative_int(text: str) -> int:
 def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:
     """Parse arguments, run the action, print its result or error, and return the exit code."""
     as_json = "--json" in sys.argv[1:]
-    secrets = config.password_forms(config.find_db_url())
+    # DB_URL's password, and those of URLs given as arguments (--against, --scratch-url)
+    secrets = [form for url in [config.find_db_url(), *(a for a in sys.argv if "://" in a)]
+               for form in config.password_forms(url)]
     result, error = None, None
     try:
         args = parser.parse_args()

@@ -1,15 +1,26 @@
-"""Show applied and pending migrations, drift, missing files and failed attempts. Strictly read-only.
+"""Show applied and pending migrations, drift (files and live schema), missing files, failed attempts and risks.
 
-See README.md#plan. Exit 0: clean or only pending; 3: drift or missing files.
+Strictly read-only. See README.md#plan. Exit 0: clean or only pending; 3: drift or missing files.
 """
-from migration_utils import base_parser, plan, run
+from migration_utils import base_parser, plan, run, schema_diff
 
 
 def build_parser():
     parser = base_parser(__doc__)
     parser.add_argument("--target", metavar="VERSION", help="compute the plan id for apply --target VERSION")
+    parser.add_argument("--no-schema-check", action="store_true",
+                        help="skip comparing the live schema with the last recorded snapshot")
+    parser.add_argument("--schema-diff", action="store_true",
+                        help="list every difference between the live schema and the last snapshot (or --against)")
+    parser.add_argument("--against", metavar="URL", help="with --schema-diff: compare with this database instead")
     return parser
 
 
+def main(args):
+    if args.schema_diff or args.against:
+        return schema_diff(args.against)
+    return plan(args.migrations_dir, args.target, check_live_schema=not args.no_schema_check)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run("plan", build_parser(), lambda a: plan(a.migrations_dir, a.target)))
+    raise SystemExit(run("plan", build_parser(), main))

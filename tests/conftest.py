@@ -121,8 +121,9 @@ def history(url: str) -> list[tuple[str, str, str]]:
 
 
 def tables(url: str) -> set[str]:
-    """Return the names of the tables in the public schema."""
-    return {r[0] for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    """Return the names of the tables in the public schema, leaving out the tool's snapshot table (issue 4)."""
+    return {r[0] for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} - {
+        "schema_migrations_snapshots"}
 
 
 def migration(up: str, down: str | None = None, name: str | None = None) -> str:

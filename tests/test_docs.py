@@ -33,7 +33,8 @@ def test_every_error_code_is_documented_in_readme_and_skill(code):
 
 
 @pytest.mark.parametrize("script", ["plan_migrations.py", "apply_migrations.py", "rollback_migrations.py",
-                                    "generate_migration.py", "migration_utils.py"])
+                                    "generate_migration.py", "migration_utils.py", "lint_migrations.py",
+                                    "verify_migrations.py"])
 def test_every_flag_is_documented_in_readme(script):
     for flag in flags_of(script):
         assert f"`{flag}" in README or f" {flag}" in README, f"{flag} of {script} is not in README.md"

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import config, db, parsing, planning, runner
+from . import config, db, parsing, planning, risk_report, runner, schema_check
 from .errors import Interrupted, MigrationError, Refused, UsageError
-from .model import (GenerateResult, Migration, Plan, PlanResult, RecordResult, RunOptions, RunResult, RunSettings, Step,
+from .model import (GenerateResult, Migration, Plan, PlanResult, RecordResult, RunOptions, RunResult, RunSettings,
+                    SchemaDiffResult, Step,
                     StepDone, StepFailed)
+from .schema_diff import diff_snapshots
+from .snapshot import take_snapshot
 from .statements import Statement, check_transaction_mode
 
 Progress = Callable[[str], None]
@@ -19,16 +23,42 @@ def load_migrations(migrations_dir: Path) -> list[Migration]:
     return [parsing.parse_migration_file(p) for p in parsing.list_migration_files(migrations_dir)]
 
 
-def plan(migrations_dir: Path, target: str | None = None) -> PlanResult:
-    """Report applied, pending, drift, missing, out-of-order and failed. Strictly read-only: creates nothing."""
+def plan(migrations_dir: Path, target: str | None = None, check_live_schema: bool = True) -> PlanResult:
+    """Report applied, pending, drift (files and live schema), missing, out-of-order, failed and risks.
+
+    Strictly read-only: the connection is read-only and nothing is created.
+    """
     migrations = load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url(), read_only=True)
     try:
         current = planning.compute_plan(migrations, db.load_history(conn))
+        applied = [r.version for r in current.applied]
+        schema = schema_check.check_schema(conn, applied) if check_live_schema else None
+        server_version = conn.server_version
     finally:
         conn.close()
     steps = planning.select_apply_steps(current, migrations, target)
-    return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target)
+    risks = assess_risks(current.pending, server_version)
+    return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target,
+                      risks, schema)
+
+
+def schema_diff(against: str | None) -> SchemaDiffResult:
+    """Compare the live schema with the last recorded snapshot, or with another database's live schema."""
+    conn = db.connect(config.read_db_url(), read_only=True)
+    try:
+        if against is None:
+            check = schema_check.check_schema(conn, [r.version for r in planning.compute_plan(
+                [], db.load_history(conn)).applied])
+            return SchemaDiffResult("last recorded snapshot", check.changes, check.status)
+        other = db.connect(against, read_only=True)
+        try:
+            changes = diff_snapshots(take_snapshot(other), take_snapshot(conn))
+        finally:
+            other.close()
+        return SchemaDiffResult(config.describe_target(against), changes, "drift" if changes else "clean")
+    finally:
+        conn.close()
 
 
 def apply(migrations_dir: Path, target: str | None = None, options: RunOptions = RunOptions(),
@@ -59,22 +89,42 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
     try:
         if options.dry_run:  # a preview takes no lock, creates nothing and never waits
             current = planning.compute_plan(migrations, db.load_history(conn))
+            refuse_schema_drift(conn, current, options)
             steps = choose(current, migrations)
             parse_steps(steps, conn.server_version)
             return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
-                             planning.compute_plan_id(command, current, steps, target))
+                             planning.compute_plan_id(command, current, steps, target),
+                             assess_risks([s.migration for s in steps], conn.server_version))
         with db.advisory_lock(conn, options.lock_timeout_s):
             current = planning.compute_plan(migrations, db.load_history(conn))
+            refuse_schema_drift(conn, current, options)
             steps = choose(current, migrations)
             computed_id = planning.compute_plan_id(command, current, steps, target)
             check_plan_id(command, options.plan_id, computed_id)
             parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
+            risks = assess_risks([s.migration for s in steps], conn.server_version)
+            # Only apply is gated: a rollback exists to drop what its up created, so its data-loss findings are
+            # shown (plan's rollback_risk, the dry run) and confirmed with the plan id rather than refused.
+            refusal = risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
+            if command == "apply" and refusal:
+                raise refusal
             if steps:  # a refusal or an empty run leaves the database exactly as it was
                 db.ensure_schema_table(conn)
             done, failed = execute_steps(conn, command, steps, parsed, options.settings, progress)
-            return RunResult(command, steps, done, failed, False, computed_id)  # type: ignore[arg-type]
+            if done:  # even after a failure: the failed step was rolled back, the done ones changed the schema
+                schema_check.record_after_run(conn, schema_check.applied_after(
+                    command, [r.version for r in current.applied], [d.version for d in done]))
+            return RunResult(command, steps, done, failed, False, computed_id, risks)  # type: ignore[arg-type]
     finally:
         conn.close()
+
+
+def refuse_schema_drift(conn: db.Connection, current: Plan, options: RunOptions) -> None:
+    """Refuse while the live schema differs from the last recorded snapshot, unless the user allowed it."""
+    if not options.allow_schema_drift:
+        schema_check.refuse_schema_drift(schema_check.check_schema(conn, [r.version for r in current.applied]))
+    if not conn.autocommit:
+        conn.commit()  # end the read-only snapshot queries' transaction before any migration starts
 
 
 def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]:
@@ -82,7 +132,13 @@ def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]
     return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
 
 
-def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float) -> RecordResult:
+def assess_risks(migrations: list[Migration], server_version: int) -> dict[str, Any]:
+    """Return each migration's risk findings (issue 5), judged for this server's version."""
+    return {m.version: risk_report.assess_migration(m, server_version) for m in migrations}
+
+
+def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float,
+                           dry_run: bool = False) -> RecordResult:
     """Baseline up to `version`, or accept the edited checksum of drifted `version`: history only, no SQL runs."""
     migrations = load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url())
@@ -96,11 +152,17 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
                 chosen = planning.select_accepted_drift(current, migrations, version)
                 old = next(d.recorded_checksum for d in current.drift if d.version == version)
                 note = f"accepted checksum change after review: was {old}"
-            if chosen:
+            applied_at = {r.version: r.applied_at for r in current.applied} if action != "baseline" else {}
+            if chosen and not dry_run:
                 db.ensure_schema_table(conn)
                 db.record_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
-                                                  "note": note} for m in chosen])
-            return RecordResult(action, [m.version for m in chosen])  # type: ignore[arg-type]
+                                                  "note": note, "applied_at": applied_at.get(m.version)}
+                                                 for m in chosen])
+                # The schema as it stands is the reference from now on: that is what adopting it means.
+                schema_check.record_after_run(conn, schema_check.applied_after(
+                    "apply", [r.version for r in current.applied],
+                    [m.version for m in chosen if m.version not in {r.version for r in current.applied}]))
+            return RecordResult(action, [m.version for m in chosen], dry_run)  # type: ignore[arg-type]
     finally:
         conn.close()
 
@@ -126,9 +188,14 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
                 break
             done.append(outcome)
     if signals:
-        raise Interrupted(f"Interrupted by signal {signals[0]}; the running migration was cancelled and rolled back.",
+        effect = "the running migration was cancelled and rolled back"
+        if failed and failed.statements_total is not None:
+            effect = (f"{failed.version} was cancelled part way: {failed.statements_done} of "
+                      f"{failed.statements_total} statements had completed and stay applied")
+        raise Interrupted(f"Interrupted by signal {signals[0]}; {effect}.",
                           hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
-                          details={key: [d.version for d in done]})
+                          details={key: [d.version for d in done],
+                                   "failed": None if failed is None else {**vars(failed), "error": failed.describe()}})
     return done, failed
 
 

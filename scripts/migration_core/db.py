@@ -48,12 +48,13 @@ WHERE version = %(version)s AND direction = %(direction)s AND status = 'success'
 INSERT INTO schema_migrations (version, name, checksum, direction, status)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success');
 """
-# Baseline and accepted checksums are success rows whose error_message column carries a note saying so.
+# Baseline and accepted checksums are success rows whose error_message column carries a note saying so. An
+# accepted checksum keeps the applied_at of the row it supersedes, so the application order does not change.
 RECORD_NOTED_SUCCESS = """
 UPDATE schema_migrations SET status = 'superseded'
 WHERE version = %(version)s AND direction = 'up' AND status = 'success';
-INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
-VALUES (%(version)s, %(name)s, %(checksum)s, 'up', 'success', %(note)s);
+INSERT INTO schema_migrations (version, name, checksum, applied_at, direction, status, error_message)
+VALUES (%(version)s, %(name)s, %(checksum)s, COALESCE(%(applied_at)s, now()), 'up', 'success', %(note)s);
 """
 RECORD_FAILURE = """
 INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
@@ -217,9 +218,14 @@ def record_noted_successes(conn: Connection, rows: list[dict[str, str]]) -> None
     conn.commit()
 
 
-def connection_lost(step: Step) -> ConfigError:
+def connection_lost(step: Step, progress: tuple[int, int] | None = None) -> ConfigError:
+    """Say what a lost connection did to the running step: all undone, or (statement by statement) how far it got."""
+    if progress is None:
+        effect = "its transaction was rolled back by the server, so nothing of it was applied."
+    else:
+        effect = (f"it ran statement by statement: {progress[0]} of {progress[1]} statements had completed and "
+                  "stay applied (the one running was rolled back).")
     return ConfigError(
-        f"The connection to PostgreSQL was lost while running {step.version} ({step.direction}); "
-        "its transaction was rolled back by the server, so nothing of it was applied.",
+        f"The connection to PostgreSQL was lost while running {step.version} ({step.direction}); {effect}",
         code="connection_lost",
         hint="Check the server, then run python scripts/plan_migrations.py and run the command again.")

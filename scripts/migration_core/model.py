@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Direction = Literal["up", "down"]
 Status = Literal["success", "failed", "superseded"]
@@ -146,6 +146,8 @@ class RunOptions:
     lock_timeout_s: float = 60          # advisory (runner) lock wait
     settings: RunSettings = field(default_factory=lambda: RunSettings())
     allow_out_of_order: bool = False
+    allow_schema_drift: bool = False
+    max_risk: str = "medium"            # refuse findings above this severity (issue 5); --allow-risk: "high"
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,16 @@ class RecordResult:
 
     action: Literal["baseline", "accept_checksum"]
     versions: list[str]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SchemaDiffResult:
+    """Differences between the live schema and a reference: the last snapshot or another database."""
+
+    reference: str          # "last recorded snapshot" or the other database's host/db (never its password)
+    changes: list[Any]      # schema_diff.SchemaChange
+    status: str             # clean, drift, no_snapshot, stale
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,8 @@ class PlanResult:
     migrations_dir: Path
     plan_id: str
     target: str | None = None
+    risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk, pending only
+    schema: Any = None                                       # schema_check.SchemaCheck; None: not checked
 
 
 @dataclass(frozen=True)
@@ -174,7 +188,7 @@ class RunResult:
     failed: StepFailed | None
     dry_run: bool
     plan_id: str
-    warnings: list[str] = field(default_factory=list)
+    risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk of each step
 
 
 @dataclass(frozen=True)

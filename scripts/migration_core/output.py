@@ -6,12 +6,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import risk_report, verify
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, Step, StepFailed
+from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, SchemaDiffResult, Step,
+                    StepFailed)
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
-Result = PlanResult | RunResult | GenerateResult | RecordResult
+Result = (PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | risk_report.LintResult
+          | verify.VerifyResult)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -24,8 +27,20 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def run_error(result: Result) -> MigrationError | None:
     """Return the error a finished result stands for (drift found by plan, a failed migration), if any."""
+    if isinstance(result, risk_report.LintResult):
+        return risk_report.lint_error(result)
+    if isinstance(result, verify.VerifyResult):
+        return verify.run_error(result)
     if isinstance(result, RunResult) and result.failed:
         return failure_error(result.failed)
+    if isinstance(result, SchemaDiffResult) and result.changes:
+        return Refused(f"The schemas differ: {len(result.changes)} difference(s) from {result.reference}.",
+                       code="schema_drift", hint="Capture each intended change in a migration; undo the others.")
+    if isinstance(result, PlanResult) and result.schema and result.schema.status == "drift" \
+            and not result.plan.blocked:
+        return Refused(f"The live schema changed outside the migrations: {len(result.schema.changes)} difference(s);"
+                       " apply and rollback will refuse.", code="schema_drift",
+                       hint="Capture the change in a new migration or undo it; apply --allow-schema-drift overrides.")
     if isinstance(result, PlanResult) and result.plan.blocked:
         code = "drift_detected" if result.plan.drift else "missing_file"
         return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
@@ -74,30 +89,40 @@ def json_default(value: object) -> object:
 
 
 def json_payload(result: Result) -> dict[str, Any]:
+    if isinstance(result, risk_report.LintResult):
+        return risk_report.to_json_payload(result)
+    if isinstance(result, verify.VerifyResult):
+        return verify.to_json_payload(result)
     if isinstance(result, PlanResult):
         p = result.plan
         return {"migrations_dir": result.migrations_dir, "plan_id": result.plan_id, "target": result.target,
                 "applied": [row_json(r) for r in p.applied],
-                "pending": [migration_json(m) for m in p.pending],
+                "pending": [migration_json(m) | risk_fields(result.risks, m.version, None) for m in p.pending],
                 "drift": [{"version": d.version, "name": d.name, "recorded_checksum": d.recorded_checksum,
                            "file_checksum": d.file_checksum} for d in p.drift],
                 "missing": [row_json(r) for r in p.missing],
                 "out_of_order": [migration_json(m) for m in p.out_of_order],
+                "schema_check": result.schema.status if result.schema else "skipped",
+                "schema_drift": [c.to_dict() for c in result.schema.changes] if result.schema else [],
                 "failed": [row_json(r) | {"direction": r.direction, "error_message": r.error_message}
                            for r in p.failed]}
     if isinstance(result, RunResult):
         key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
             "dry_run": result.dry_run, "plan_id": result.plan_id,
-            "steps": [step_json(s) for s in result.steps] if result.dry_run else [],
+            "steps": [step_json(s) | risk_fields(result.risks, s.version, s.direction) for s in result.steps]
+            if result.dry_run else [],
             key: [d.version for d in result.done],
             "durations_ms": {d.version: d.duration_ms for d in result.done},
         }
         payload["failed"] = failed_json(result.failed)
         return payload
+    if isinstance(result, SchemaDiffResult):
+        return {"reference": result.reference, "status": result.status,
+                "differences": [c.to_dict() for c in result.changes]}
     if isinstance(result, RecordResult):
         key = "baselined" if result.action == "baseline" else "accepted_checksum"
-        return {"dry_run": False, "applied": [], "failed": None, key: result.versions}
+        return {"dry_run": result.dry_run, "applied": [], "failed": None, key: result.versions}
     return {"path": result.path, "version": result.version, "reversible": result.reversible}
 
 
@@ -109,6 +134,14 @@ def row_json(row: HistoryRow) -> dict[str, Any]:
 
 def migration_json(m: Migration) -> dict[str, Any]:
     return {"version": m.version, "name": m.name, "path": m.path, "checksum": m.checksum, "reversible": m.reversible}
+
+
+def risk_fields(risks: dict[str, Any], version: str, direction: str | None) -> dict[str, Any]:
+    """Return a migration's risk, rollback_risk and findings (only those of one direction, when given)."""
+    if version not in risks:
+        return {}
+    findings = risks[version].findings
+    return risk_report.risk_json([f for f in findings if direction is None or f.direction == direction])
 
 
 def step_json(step: Step) -> dict[str, Any]:
@@ -127,16 +160,26 @@ def failed_json(f: StepFailed | None) -> dict[str, Any] | None:
 
 def to_human(command: str, result: Result) -> str:
     """Return short readable text: what will happen or what happened, one line per migration."""
+    if isinstance(result, risk_report.LintResult):
+        return risk_report.to_human(result)
+    if isinstance(result, verify.VerifyResult):
+        return verify.to_human(result)
     if isinstance(result, PlanResult):
         return human_plan(result)
     if isinstance(result, RunResult):
         return human_run(result)
+    if isinstance(result, SchemaDiffResult):
+        if result.status in ("no_snapshot", "stale"):
+            return "No snapshot matches the applied migrations yet: the next apply or rollback records one."
+        return "\n".join([f"Live schema vs {result.reference}: {len(result.changes)} difference(s)."] +
+                         [f"  {c.describe()}" for c in result.changes])
     if isinstance(result, RecordResult):
         what = "baseline: recorded as applied without running" if result.action == "baseline" else \
             "accepted the reviewed checksum change of"
         if not result.versions:
             return "Nothing to record: every migration up to that version is already applied."
-        return "\n".join([f"  recorded    {v}" for v in result.versions] + [f"{what} {len(result.versions)} migration(s)."])
+        lines = [f"  {'would record' if result.dry_run else 'recorded'}    {v}" for v in result.versions]
+        return "\n".join(lines + [f"{what} {len(result.versions)} migration(s)."])
     kind = "" if result.reversible is None else (" (reversible)" if result.reversible else " (irreversible: no down)")
     follow = ("Edit it, then run python scripts/plan_migrations.py." if result.reversible is None
               else "Next: python scripts/plan_migrations.py")
@@ -150,13 +193,19 @@ def human_plan(result: PlanResult) -> str:
         lines.append("No schema_migrations table yet: nothing has been applied to this database.")
     lines += [f"  applied  {r.version}  (at {r.applied_at:%Y-%m-%d %H:%M:%S %Z}){note_label(r)}" for r in p.applied]
     late = {m.version for m in p.out_of_order}
-    lines += [f"  pending  {m.version}  {'reversible' if m.reversible else 'IRREVERSIBLE'}"
-              f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}" for m in p.pending]
+    for m in p.pending:
+        risk = result.risks[m.version].risk if m.version in result.risks else None
+        lines.append(f"  pending  {m.version}  {'reversible' if m.reversible else 'IRREVERSIBLE'}"
+                     f"{f'  risk {risk.upper()}' if risk else ''}"
+                     f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}")
+        if m.version in result.risks:
+            lines += risk_report.human_findings(result.risks[m.version].findings, indent="           ")
     lines += [f"  DRIFT    {d.version}: file changed since applied (recorded {d.recorded_checksum[:12]}, "
               f"file {d.file_checksum[:12]})" for d in p.drift]
     lines += [f"  MISSING  {r.version}: applied, but the file is gone" for r in p.missing]
     lines += [f"  FAILED   {r.version} ({r.direction}) at {r.applied_at:%Y-%m-%d %H:%M:%S}: {r.error_message}"
               for r in p.failed]
+    lines += human_schema(result)
     if p.blocked:
         lines.append("Drift or missing files: apply and rollback will refuse until the files match what was applied.")
     elif p.pending:
@@ -167,9 +216,24 @@ def human_plan(result: PlanResult) -> str:
     return "\n".join(lines)
 
 
+def human_schema(result: PlanResult) -> list[str]:
+    """Return the live-schema lines of plan: each out-of-band change, or why there was nothing to compare."""
+    check = result.schema
+    if check is None or check.status == "clean":
+        return []
+    if check.status == "drift":
+        return [f"  SCHEMA   {c.describe()}" for c in check.changes] + [
+            "Live schema changed outside the migrations: apply and rollback will refuse (--allow-schema-drift)."]
+    if check.status == "stale":
+        return ["Schema check: the last snapshot predates the last run; the next apply or rollback records one."]
+    return []
+
+
 def note_label(row: HistoryRow) -> str:
     note = row.error_message or ""
-    return "  BASELINED" if note.startswith("baseline") else "  CHECKSUM ACCEPTED" if note.startswith("accepted") else ""
+    if note.startswith("baseline"):
+        return "  BASELINED"
+    return "  CHECKSUM ACCEPTED" if note.startswith("accepted") else ""
 
 
 def human_run(result: RunResult) -> str:
@@ -181,7 +245,11 @@ def human_run(result: RunResult) -> str:
                  f"(plan id {result.plan_id}); nothing was executed."]
         for step in result.steps:
             sql, _ = step.migration.section(step.direction)
-            lines += [f"-- {step.version} ({step.direction})", sql.rstrip(), ""]
+            lines.append(f"-- {step.version} ({step.direction})")
+            if step.version in result.risks:
+                findings = [f for f in result.risks[step.version].findings if f.direction == step.direction]
+                lines += ["-- " + line for line in risk_report.human_findings(findings, indent="risk ")]
+            lines += [sql.rstrip(), ""]
         lines.append(f"To run exactly this: python scripts/{result.command}_migrations.py --plan-id {result.plan_id}")
         return "\n".join(lines)
     if not result.steps:

@@ -9,15 +9,17 @@ from pathlib import Path
 from .errors import InvalidMigrationFile, UsageError
 from .model import Migration
 
-FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$")
+FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$", re.ASCII)
 NAME = re.compile(r"^[a-z0-9_]+$")
 MAX_VERSION_LENGTH = 64  # schema_migrations.version is VARCHAR(64)
 MARKER = re.compile(r"^[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
-                    re.IGNORECASE | re.MULTILINE)
-NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+                    re.IGNORECASE | re.MULTILINE | re.ASCII)
+NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE | re.ASCII)
 SETTING = re.compile(r"^\s*--\s*(?P<key>transaction|lock_timeout|statement_timeout)\s*:\s*(?P<value>.*?)\s*$",
-                     re.IGNORECASE)
-DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNORECASE)
+                     re.IGNORECASE | re.ASCII)
+# ASCII only: under Unicode case folding "ſ" (long s) would match "s" and "٣" would count as a digit.
+DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNORECASE | re.ASCII)
+MAX_TIMEOUT_MS = 2_147_483_647  # lock_timeout and statement_timeout are int4 milliseconds
 UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 
@@ -144,7 +146,11 @@ def parse_duration(value: str, where: str) -> int:
     if not match:
         raise InvalidMigrationFile(f"{where}: invalid duration {value!r}.",
                                    hint="Write a number with a unit: 500ms, 5s, 10min, 1h (0 turns the timeout off).")
-    return int(match["number"]) * UNIT_MS[(match["unit"] or "ms").lower()]
+    milliseconds = int(match["number"]) * UNIT_MS[(match["unit"] or "ms").lower()]
+    if milliseconds > MAX_TIMEOUT_MS:
+        raise InvalidMigrationFile(f"{where}: duration {value!r} is longer than PostgreSQL accepts (about 24 days).",
+                                   hint="Use a shorter duration, or 0 to turn the timeout off.")
+    return milliseconds
 
 
 def check_header(header: list[str], path: Path) -> None:

@@ -22,7 +22,8 @@ def compute_plan(migrations: list[Migration], history: list[HistoryRow] | None) 
             latest_success[row.version] = row
         elif row.status == "failed":
             latest_failed[row.version] = row
-    applied = sorted((r for r in latest_success.values() if r.direction == "up"), key=lambda r: r.id)
+    # Application order: when it was applied (an accepted checksum keeps the original time), then row id.
+    applied = sorted((r for r in latest_success.values() if r.direction == "up"), key=lambda r: (r.applied_at, r.id))
     applied_versions = {r.version for r in applied}
     pending = [m for m in migrations if m.version not in applied_versions]
     newest_applied = max(applied_versions, default="")
@@ -79,7 +80,8 @@ def select_accepted_drift(plan: Plan, migrations: list[Migration], version: str)
     """Return the drifted migration whose new checksum the user accepts; only drifted versions qualify."""
     if version not in {d.version for d in plan.drift}:
         raise UsageError(f"{version!r} has not drifted, so there is no checksum change to accept.",
-                         code="not_drifted", hint="Run python scripts/plan_migrations.py to see which versions drifted.")
+                         code="not_drifted",
+                         hint="Run python scripts/plan_migrations.py to see which versions drifted.")
     return [m for m in migrations if m.version == version]
 
 

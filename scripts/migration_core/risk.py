@@ -14,8 +14,8 @@ from typing import Any
 
 from .errors import InvalidMigrationFile
 from .model import Direction, Migration
-from .risk_nodes import Severity, SectionState, remember
 from .risk_checks import Hit
+from .risk_nodes import SectionState, Severity, remember
 from .risk_rules import RULES, RULES_BY_ID, Rule
 
 DEFAULT_PG_VERSION = 180000
@@ -64,10 +64,12 @@ def analyze_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION
     return findings
 
 
-def highest_severity(findings: Iterable[Finding]) -> Severity | None:
-    """Return the highest severity among findings not silenced, or None when there is none."""
-    active = [f.severity for f in findings if not f.silenced]
-    return max(active, key=SEVERITY_RANK.__getitem__) if active else None
+def highest_severity(findings: Iterable[Finding], direction: Direction | None = None) -> Severity | None:
+    """Return the highest severity among findings not silenced (of one direction, if given), or None."""
+    active = [f.severity for f in findings if not f.silenced and direction in (None, f.direction)]
+    if not active:
+        return None
+    return max(active, key=lambda severity: SEVERITY_RANK[severity])
 
 
 def at_or_above(severity: Severity | None, threshold: Severity) -> bool:
@@ -84,7 +86,7 @@ def analyze_section(sql: str, first_line: int, path: Path, state: SectionState) 
         for rule in RULES:
             for rule_hit in rule.check(statement.node, state):
                 reason = silences.get(index, {}).get(rule.id)
-                findings.append(make_finding(rule, rule_hit, statement.line, state.direction, reason))  # type: ignore[arg-type]
+                findings.append(make_finding(rule, rule_hit, statement.line, state.direction, reason))
         remember(statement.node, state)
     return findings
 
@@ -153,7 +155,7 @@ def parse_directive(text: str, path: Path, line: int) -> tuple[list[str], str]:
 
 def silenced_statements(sql: str, first_line: int, line: int, statements: list[Statement],
                         path: Path) -> list[int]:
-    """Return the statements a directive on this line covers: the ones on its line, else the one just below."""
+    """Return the statements a directive on this line covers: the ones on its line, else those starting just below."""
     same = [i for i, s in enumerate(statements) if s.line <= line <= s.last_line]
     if same:
         return same
@@ -164,4 +166,4 @@ def silenced_statements(sql: str, first_line: int, line: int, statements: list[S
         raise InvalidMigrationFile(f"{path}:{line}: a '-- risk: ignore' comment must sit directly above (or on) "
                                    f"the statement it silences.",
                                    hint="Move it to the line just above the statement, with no blank line between.")
-    return [below]
+    return [i for i, s in enumerate(statements) if s.line == statements[below].line]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .risk_nodes import (LOCK_MODES, SAFE_TYPE_TARGETS, SERIAL_TYPES, WIDENING_TARGETS, Node, SectionState,
-                         Severity, alter_commands, column_constraints, enum_name, existing_alters, node_type, shown,
-                         show_type, table_of, type_words, volatile_function)
+                         Severity, alter_commands, column_constraints, enum_name, existing_alters, node_type,
+                         show_type, shown, table_of, type_words, volatile_function)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Severity = Literal["low", "medium", "high"]
 Node = Any  # a pglast.ast node
 
 SAFE_TYPE_TARGETS = {"text", "varchar"}   # no limit: from varchar/text this needs no rewrite
-WIDENING_TARGETS = {"varchar", "numeric", "varbit", "bpchar"}  # with a limit: no rewrite only if it widens
+WIDENING_TARGETS = {"varchar", "numeric", "varbit"}  # with a limit: no rewrite only if it widens
 SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
 # Functions known not to be volatile: a default using only these needs no rewrite on PostgreSQL 11+.
 NON_VOLATILE = {"now", "statement_timestamp", "transaction_timestamp", "current_setting", "lower", "upper",
@@ -30,7 +30,7 @@ LOCK_MODES = {1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE U
 class SectionState:
     """What earlier statements of the migration did; the one mutable record, filled in statement order."""
 
-    direction: str
+    direction: Literal["up", "down"]
     pg_version: int
     transactional: bool
     created_tables: set[str] = field(default_factory=set)              # created earlier in this section
@@ -139,8 +139,9 @@ def remember(node: Node, state: SectionState) -> None:
         state.created_tables.add(table_of(node.relation))
     elif kind == "CreateTableAsStmt" and node.into is not None:
         state.created_tables.add(table_of(node.into.rel))
-    elif kind == "RenameStmt" and enum_name(node.renameType) == "OBJECT_TABLE" and state.is_new(table_of(node.relation)):
-        state.created_tables.add(str(node.newname))
+    elif kind == "RenameStmt" and enum_name(node.renameType) == "OBJECT_TABLE":
+        if state.is_new(table_of(node.relation)):
+            state.created_tables.add(str(node.newname))
     for relation, cmd in alter_commands(node):
         remember_command(table_of(relation), cmd, state)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Refused
-from .model import Migration
+from .model import Direction, Migration
 from .risk import DEFAULT_PG_VERSION, Finding, analyze_migration, at_or_above, highest_severity
 from .risk_nodes import Severity
 
@@ -25,7 +25,13 @@ class MigrationRisk:
 
     @property
     def risk(self) -> Severity | None:
-        return highest_severity(self.findings)
+        """Return the highest severity of applying it (up findings)."""
+        return highest_severity(self.findings, "up")
+
+    @property
+    def rollback_risk(self) -> Severity | None:
+        """Return the highest severity of rolling it back (down findings)."""
+        return highest_severity(self.findings, "down")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,20 @@ def lint_error(result: LintResult) -> Refused | None:
                         "with '-- risk: ignore RULE because REASON' directly above the statement.")
 
 
+def risk_refusal(risks: list[MigrationRisk], direction: Direction, max_risk: Severity) -> Refused | None:
+    """Return the refusal (exit 3) for apply (up) or rollback (down) when a step's risk is above max_risk."""
+    over = [(m, f) for m in risks for f in m.findings
+            if f.direction == direction and not f.silenced and not at_or_above(max_risk, f.severity)]
+    if not over:
+        return None
+    where = "; ".join(f"{m.version} line {f.line}: {f.rule} ({f.severity})" for m, f in over)
+    return Refused(f"Refused: {len(over)} finding(s) above the allowed risk {max_risk}: {where}.",
+                   code="risk_too_high",
+                   hint="Read each finding in plan or --dry-run and make the change the safer way; if the risk is "
+                        "understood and accepted, run again with --allow-risk (or silence it in the file with "
+                        "'-- risk: ignore RULE because REASON').")
+
+
 # ---- JSON ------------------------------------------------------------------------------------------------
 
 def finding_json(finding: Finding) -> dict[str, Any]:
@@ -74,8 +94,9 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 
 
 def risk_json(findings: list[Finding]) -> dict[str, Any]:
-    """Return the `risk` and `findings` keys that plan adds to each pending migration."""
-    return {"risk": highest_severity(findings), "findings": [finding_json(f) for f in findings]}
+    """Return the keys plan adds to each pending migration: risk (up), rollback_risk (down) and findings."""
+    return {"risk": highest_severity(findings, "up"), "rollback_risk": highest_severity(findings, "down"),
+            "findings": [finding_json(f) for f in findings]}
 
 
 def to_json_payload(result: LintResult) -> dict[str, Any]:
@@ -93,12 +114,17 @@ def to_human(result: LintResult) -> str:
     lines = []
     for migration in result.migrations:
         if migration.findings:
-            lines.append(f"{migration.version}  risk: {migration.risk or 'none (all silenced)'}")
+            lines.append(f"{migration.version}  {risk_label(migration)}")
             lines += human_findings(migration.findings)
-    risky = sum(1 for m in result.migrations if m.risk)
+    risky = sum(1 for m in result.migrations if m.risk or m.rollback_risk)
     lines.append(f"{len(result.migrations)} migration(s) checked for PostgreSQL {show_pg_version(result.pg_version)}"
                  f": {risky} with findings, {len(result.failing)} finding(s) at or above {result.fail_on}.")
     return "\n".join(lines)
+
+
+def risk_label(migration: MigrationRisk) -> str:
+    """Return e.g. 'risk: high, rollback: medium' for one migration's headline."""
+    return f"risk: {migration.risk or 'none'}, rollback: {migration.rollback_risk or 'none'}"
 
 
 def human_findings(findings: list[Finding], indent: str = "  ") -> list[str]:

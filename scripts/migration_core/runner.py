@@ -11,6 +11,7 @@ from dataclasses import replace
 import psycopg2
 
 from .db import RECORD_FAILURE, RECORD_SUCCESS, Connection, connection_lost, first_line, record_failure
+from .errors import ConfigError
 from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
@@ -80,7 +81,7 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings) -> S
 def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings,
                                statements: list[Statement]) -> StepFailed | None:
     """Run a `-- TRANSACTION: none` section one statement at a time, keeping count in its history row."""
-    total = len(statements)
+    total, completed = len(statements), 0
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -97,13 +98,18 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
                     cur.execute(UPDATE_PROGRESS, (failure.describe(), row_id))
                     return failure
                 cur.execute(UPDATE_PROGRESS, (progress_note(done + 1, total), row_id))
+            completed = done + 1
         with conn.cursor() as cur:
             cur.execute(FINISH_PROGRESS, {**history_row(step), "id": row_id})
             cur.execute(RESET_TIMEOUTS)
         return None
+    except ConfigError as err:  # lost inside a statement: say how far the migration got
+        if err.code != "connection_lost":
+            raise
+        raise connection_lost(step, (completed, total)) from None
     except psycopg2.Error as err:
         if conn.closed or (err.pgcode or "").startswith("57P"):
-            raise connection_lost(step) from None
+            raise connection_lost(step, (completed, total)) from None
         raise
     finally:
         if not conn.closed:
@@ -133,7 +139,9 @@ def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[
         if retry < settings.lock_retries:
             time.sleep(settings.retry_backoff_s * 2 ** retry)
     blockers = describe_blockers(conn, statements)
-    return replace(failure, error=f"{failure.error} (gave up after {settings.lock_retries + 1} tries). {blockers}")
+    tries = settings.lock_retries + 1
+    return replace(failure, error=f"{failure.error} (gave up after {tries} {'try' if tries == 1 else 'tries'}). "
+                                  f"{blockers}")
 
 
 def describe_blockers(conn: Connection, statements: list[Statement]) -> str:

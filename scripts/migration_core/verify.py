@@ -97,7 +97,8 @@ def run_checks(conn: Any, migrations: list[Migration], chosen: set[str],
     checks: list[MigrationCheck] = []
     prepared: list[str] = []
     broken: str | None = None  # the version after which the scratch schema is not what later ones expect
-    for migration in (m for m in migrations if m.version <= max(chosen)):
+    last = max(chosen)
+    for migration in (m for m in migrations if m.version <= last):
         if broken:
             if migration.version in chosen:
                 checks.append(MigrationCheck(migration.version, migration.name, "not_run",
@@ -135,8 +136,8 @@ def check_migration(conn: Any, migration: Migration) -> tuple[MigrationCheck, bo
     if not migration.reversible:
         return judged("irreversible"), True
     error = run_section(conn, migration, "down")
-    if error:  # the down was rolled back, so the scratch database is as the up left it: later checks go on
-        return judged("down_failed", error), True
+    if error:  # rolled back, so the scratch database is as the up left it (unless it ran statement by statement)
+        return judged("down_failed", error), is_transactional(migration)
     left = diff_snapshots(before, take_snapshot(conn))
     error = run_section(conn, migration, "up")
     if error and left:  # the up most likely fails on what the down left behind: that is the cause to report
@@ -152,21 +153,42 @@ def check_migration(conn: Any, migration: Migration) -> tuple[MigrationCheck, bo
 
 
 def run_section(conn: Any, migration: Migration, direction: Direction) -> str | None:
-    """Run one section in one transaction; return the error (rolled back) or None."""
-    import psycopg2
+    """Run one section as apply would: one transaction, or statement by statement under `-- TRANSACTION: none`."""
     sql, first_line = migration.section(direction)
+    if is_transactional(migration):
+        return first_error(conn, [(sql, first_line)])
+    from .statements import parse_statements  # pglast: loaded only for such migrations
+    pieces = [(s.sql, s.line) for s in parse_statements(sql, first_line, migration.path)]
+    conn.autocommit = True  # CREATE INDEX CONCURRENTLY and friends refuse to run inside a transaction block
     try:
-        with conn.cursor() as cur:
-            cur.execute(sql)  # no parameters: a % in the migration stays a %
-        conn.commit()
-        return None
-    except psycopg2.Error as err:
-        if conn.closed:
-            raise ConfigError("The connection to the scratch database was lost.", code="connection_lost",
-                              hint="Check the scratch server, then run python scripts/verify_migrations.py again.") \
-                from None
-        conn.rollback()
-        return describe_error(err, sql, first_line)
+        return first_error(conn, pieces)
+    finally:
+        if not conn.closed:
+            conn.autocommit = False
+
+
+def is_transactional(migration: Migration) -> bool:
+    return bool(getattr(migration, "transactional", True))
+
+
+def first_error(conn: Any, pieces: list[tuple[str, int]]) -> str | None:
+    """Run each piece of SQL (committing each outside autocommit); stop at the first error, rolled back."""
+    import psycopg2
+    for sql, first_line in pieces:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)  # no parameters: a % in the migration stays a %
+            if not conn.autocommit:
+                conn.commit()
+        except psycopg2.Error as err:
+            if conn.closed:
+                raise ConfigError("The connection to the scratch database was lost.", code="connection_lost",
+                                  hint="Check the scratch server, then run python scripts/verify_migrations.py "
+                                       "again.") from None
+            if not conn.autocommit:
+                conn.rollback()
+            return describe_error(err, sql, first_line)
+    return None
 
 
 def describe_error(err: Any, sql: str, first_line: int) -> str:
@@ -185,7 +207,7 @@ def run_error(result: VerifyResult) -> MigrationError | None:
     if not problems:
         return None
     listed = ", ".join(f"{c.version} ({c.status})" for c in problems)
-    return Refused(f"{len(problems)} of {len(result.checks)} migration(s) failed verification: {listed}.",
+    return Refused(f"{len(problems)} of {len(result.checks)} migration(s) not verified: {listed}.",
                    code="verify_failed",
                    hint="Make each down section undo its up exactly (the differences listed say what it leaves), "
                         "make each up runnable again after its down, then run "
@@ -211,13 +233,14 @@ def to_human(result: VerifyResult) -> str:
         timing = f"  ({check.duration_ms:.0f} ms)" if check.status != "not_run" else ""
         lines.append(f"  {STATUS_TEXT[check.status]:<{width}}  {check.version}{timing}")
         if check.differences:
-            lines.append("      schema after up + down, compared with before up:" if check.status ==
-                         "down_leaves_difference" else "      schema after the second up, compared with the first:")
+            lines.append("      after up + down, the schema differs from before the up:"
+                         if check.status == "down_leaves_difference"
+                         else "      the second up gives a schema that differs from the first:")
             lines += [f"        {change.describe()}" for change in check.differences]
         if check.error:
             lines.append(f"      {check.error}")
     problems = len(result.problems)
-    lines.append(f"{problems} of {len(result.checks)} migration(s) failed verification." if problems else
+    lines.append(f"{problems} of {len(result.checks)} migration(s) not verified." if problems else
                  f"All {len(result.checks)} migration(s) verified: each down restores the schema exactly and "
                  "each up runs again after it." if all(c.status == "ok" for c in result.checks) else
                  "No problems (irreversible migrations allowed).")

@@ -1,0 +1,5 @@
+-- DIRECTION: up
+ALTER TABLE orders ALTER COLUMN total_cents TYPE BIGINT;
+
+-- DIRECTION: down
+ALTER TABLE orders ALTER COLUMN total_cents TYPE INTEGER;

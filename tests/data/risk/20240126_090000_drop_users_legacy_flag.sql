@@ -1,0 +1,5 @@
+-- DIRECTION: up
+ALTER TABLE users DROP COLUMN IF EXISTS legacy_flag;
+
+-- DIRECTION: down
+ALTER TABLE users ADD COLUMN legacy_flag BOOLEAN;

@@ -1,0 +1,3 @@
+-- Irreversible on purpose: the sessions table moved to Redis.
+-- DIRECTION: up
+DROP TABLE IF EXISTS sessions;

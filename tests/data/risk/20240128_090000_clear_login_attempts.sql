@@ -1,0 +1,2 @@
+-- DIRECTION: up
+TRUNCATE TABLE login_attempts;

@@ -1,0 +1,6 @@
+-- TRANSACTION: none
+-- DIRECTION: up
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_phone_key_idx ON users (phone);
+
+-- DIRECTION: down
+DROP INDEX CONCURRENTLY IF EXISTS users_phone_key_idx;

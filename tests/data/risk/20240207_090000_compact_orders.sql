@@ -1,0 +1,3 @@
+-- TRANSACTION: none
+-- DIRECTION: up
+VACUUM FULL orders;

@@ -1,0 +1,2 @@
+-- DIRECTION: up
+CLUSTER orders USING orders_placed_at_idx;

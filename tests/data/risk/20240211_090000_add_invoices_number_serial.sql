@@ -1,0 +1,5 @@
+-- DIRECTION: up
+ALTER TABLE invoices ADD COLUMN number BIGSERIAL;
+
+-- DIRECTION: down
+ALTER TABLE invoices DROP COLUMN number;

@@ -1,0 +1,5 @@
+-- DIRECTION: up
+ALTER TABLE users ADD COLUMN locale TEXT NOT NULL;
+
+-- DIRECTION: down
+ALTER TABLE users DROP COLUMN locale;

@@ -1,0 +1,6 @@
+-- DIRECTION: up
+CREATE EXTENSION IF NOT EXISTS citext;
+ALTER TABLE users ALTER COLUMN email TYPE citext;
+
+-- DIRECTION: down
+ALTER TABLE users ALTER COLUMN email TYPE text;
