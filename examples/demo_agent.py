@@ -98,9 +98,16 @@ def describe_plan(plan: dict[str, Any]) -> str:
     pending = plan.get("pending", [])
     text = f"{len(plan.get('applied', []))} applied, {len(pending)} pending"
     if pending:
-        text += " (" + ", ".join(p["version"] + ("" if p["reversible"] else " IRREVERSIBLE") for p in pending) + ")"
+        text += " (" + ", ".join(p["version"] + ("" if p["reversible"] else " IRREVERSIBLE")
+                                 + (f" risk {p['risk']}" if p.get("risk") else "") for p in pending) + ")"
     drift = plan.get("drift", []) + plan.get("missing", [])
-    return text + (f"; DRIFT in {', '.join(d['version'] for d in drift)}." if drift else "; no drift.")
+    if drift:
+        return text + f"; DRIFT in {', '.join(d['version'] for d in drift)}."
+    schema = plan.get("schema_drift", [])
+    if schema:
+        changes = "; ".join(c["description"] for c in schema)
+        return text + f"; the live schema changed outside the migrations: {changes}."
+    return text + "; no drift."
 
 
 def explain_error(document: dict[str, Any], consequence: str) -> str:
@@ -108,7 +115,7 @@ def explain_error(document: dict[str, Any], consequence: str) -> str:
     error = document.get("error") or {}
     if error.get("code") == "not_confirmed":
         return "You did not confirm, so nothing was changed. Tell me what you would like to do instead."
-    if error.get("code") in ("drift_detected", "missing_file"):
+    if error.get("code") in ("drift_detected", "missing_file", "schema_drift"):
         return f"Drift detected: {describe_plan(document)} {error['message']} {consequence} Next: {error['hint']}"
     failed = document.get("failed")
     if failed:

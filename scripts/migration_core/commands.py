@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-from . import config, db, parsing, planning, risk_report, runner, schema_check
+from . import config, db, parsing, planning, schema_check
 from .errors import Interrupted, MigrationError, Refused, UsageError
 from .model import (GenerateResult, Migration, Plan, PlanResult, RecordResult, RunOptions, RunResult, RunSettings,
                     SchemaDiffResult, Step,
                     StepDone, StepFailed)
-from .schema_diff import diff_snapshots
-from .snapshot import take_snapshot
 from .statements import Statement, check_transaction_mode
 
 Progress = Callable[[str], None]
@@ -51,6 +49,8 @@ def schema_diff(against: str | None) -> SchemaDiffResult:
             check = schema_check.check_schema(conn, [r.version for r in planning.compute_plan(
                 [], db.load_history(conn)).applied])
             return SchemaDiffResult("last recorded snapshot", check.changes, check.status)
+        from .schema_diff import diff_snapshots
+        from .snapshot import take_snapshot
         other = db.connect(against, read_only=True)
         try:
             changes = diff_snapshots(take_snapshot(other), take_snapshot(conn))
@@ -105,6 +105,7 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             risks = assess_risks([s.migration for s in steps], conn.server_version)
             # Only apply is gated: a rollback exists to drop what its up created, so its data-loss findings are
             # shown (plan's rollback_risk, the dry run) and confirmed with the plan id rather than refused.
+            from . import risk_report
             refusal = risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
             if command == "apply" and refusal:
                 raise refusal
@@ -134,6 +135,9 @@ def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]
 
 def assess_risks(migrations: list[Migration], server_version: int) -> dict[str, Any]:
     """Return each migration's risk findings (issue 5), judged for this server's version."""
+    if not migrations:
+        return {}
+    from . import risk_report  # the rules load only when there is something to judge: plan's start-up stays lean
     return {m.version: risk_report.assess_migration(m, server_version) for m in migrations}
 
 
@@ -170,6 +174,7 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
 def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: list[list[Statement]],
                   settings: RunSettings, progress: Progress) -> tuple[list[StepDone], StepFailed | None]:
     """Run the steps in order until one fails; a signal or a lost connection stops the run with an error."""
+    from . import runner  # only runs that execute migrations need it
     done: list[StepDone] = []
     failed: StepFailed | None = None
     key = "applied" if command == "apply" else "rolled_back"  # partial result for the error's JSON

@@ -6,15 +6,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import risk_report, verify
 from .errors import MigrationError, MigrationFailed, Refused
 from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, SchemaDiffResult, Step,
                     StepFailed)
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
-Result = (PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | risk_report.LintResult
-          | verify.VerifyResult)
+# Plus risk_report.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
+Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | Any
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -25,12 +24,25 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
+    """Return (error, json, human) renderers of a lint or verify result, or None for the core results."""
+    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult)):
+        return None
+    # Imported on demand: their modules pull in the risk rules and snapshot code, which plan and apply start-up
+    # need not pay for (issue 2's speed targets).
+    from . import risk_report, verify
+    if isinstance(result, risk_report.LintResult):
+        return risk_report.lint_error, risk_report.to_json_payload, risk_report.to_human
+    if isinstance(result, verify.VerifyResult):
+        return verify.run_error, verify.to_json_payload, verify.to_human
+    return None
+
+
 def run_error(result: Result) -> MigrationError | None:
     """Return the error a finished result stands for (drift found by plan, a failed migration), if any."""
-    if isinstance(result, risk_report.LintResult):
-        return risk_report.lint_error(result)
-    if isinstance(result, verify.VerifyResult):
-        return verify.run_error(result)
+    extension = extension_renderers(result)
+    if extension:
+        return extension[0](result)
     if isinstance(result, RunResult) and result.failed:
         return failure_error(result.failed)
     if isinstance(result, SchemaDiffResult) and result.changes:
@@ -89,10 +101,9 @@ def json_default(value: object) -> object:
 
 
 def json_payload(result: Result) -> dict[str, Any]:
-    if isinstance(result, risk_report.LintResult):
-        return risk_report.to_json_payload(result)
-    if isinstance(result, verify.VerifyResult):
-        return verify.to_json_payload(result)
+    extension = extension_renderers(result)
+    if extension:
+        return extension[1](result)
     if isinstance(result, PlanResult):
         p = result.plan
         return {"migrations_dir": result.migrations_dir, "plan_id": result.plan_id, "target": result.target,
@@ -140,6 +151,7 @@ def risk_fields(risks: dict[str, Any], version: str, direction: str | None) -> d
     """Return a migration's risk, rollback_risk and findings (only those of one direction, when given)."""
     if version not in risks:
         return {}
+    from . import risk_report  # only reached when there are pending migrations to judge
     findings = risks[version].findings
     return risk_report.risk_json([f for f in findings if direction is None or f.direction == direction])
 
@@ -160,10 +172,9 @@ def failed_json(f: StepFailed | None) -> dict[str, Any] | None:
 
 def to_human(command: str, result: Result) -> str:
     """Return short readable text: what will happen or what happened, one line per migration."""
-    if isinstance(result, risk_report.LintResult):
-        return risk_report.to_human(result)
-    if isinstance(result, verify.VerifyResult):
-        return verify.to_human(result)
+    extension = extension_renderers(result)
+    if extension:
+        return extension[2](result)
     if isinstance(result, PlanResult):
         return human_plan(result)
     if isinstance(result, RunResult):
@@ -199,6 +210,7 @@ def human_plan(result: PlanResult) -> str:
                      f"{f'  risk {risk.upper()}' if risk else ''}"
                      f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}")
         if m.version in result.risks:
+            from . import risk_report
             lines += risk_report.human_findings(result.risks[m.version].findings, indent="           ")
     lines += [f"  DRIFT    {d.version}: file changed since applied (recorded {d.recorded_checksum[:12]}, "
               f"file {d.file_checksum[:12]})" for d in p.drift]
@@ -247,6 +259,7 @@ def human_run(result: RunResult) -> str:
             sql, _ = step.migration.section(step.direction)
             lines.append(f"-- {step.version} ({step.direction})")
             if step.version in result.risks:
+                from . import risk_report
                 findings = [f for f in result.risks[step.version].findings if f.direction == step.direction]
                 lines += ["-- " + line for line in risk_report.human_findings(findings, indent="risk ")]
             lines += [sql.rstrip(), ""]
