@@ -51,12 +51,12 @@ def schema_diff(against: str | None) -> SchemaDiffResult:
             return SchemaDiffResult("last recorded snapshot", check.changes, check.status)
         from .schema_diff import diff_snapshots
         from .snapshot import take_snapshot
-        other = db.connect(against, read_only=True)
+        other = db.connect(against, read_only=True, label="--against")
         try:
             changes = diff_snapshots(take_snapshot(other), take_snapshot(conn))
         finally:
             other.close()
-        return SchemaDiffResult(config.describe_target(against), changes, "drift" if changes else "clean")
+        return SchemaDiffResult(config.describe_target(against, "--against"), changes, "drift" if changes else "clean")
     finally:
         conn.close()
 
@@ -88,31 +88,24 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
     conn = db.connect(config.read_db_url(), read_only=options.dry_run)
     try:
         if options.dry_run:  # a preview takes no lock, creates nothing and never waits
-            current = planning.compute_plan(migrations, db.load_history(conn))
-            refuse_schema_drift(conn, current, options)
-            steps = choose(current, migrations)
-            parse_steps(steps, conn.server_version)
-            return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
-                             planning.compute_plan_id(command, current, steps, target),
-                             assess_risks([s.migration for s in steps], conn.server_version))
+            return preview_steps(conn, command, migrations, choose, target, options)
         with db.advisory_lock(conn, options.lock_timeout_s):
             current = planning.compute_plan(migrations, db.load_history(conn))
-            refuse_schema_drift(conn, current, options)
+            drift_allowed = check_schema_drift(conn, current, options)
             steps = choose(current, migrations)
             computed_id = planning.compute_plan_id(command, current, steps, target)
             check_plan_id(command, options.plan_id, computed_id)
             parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
             risks = assess_risks([s.migration for s in steps], conn.server_version)
-            # Only apply is gated: a rollback exists to drop what its up created, so its data-loss findings are
-            # shown (plan's rollback_risk, the dry run) and confirmed with the plan id rather than refused.
-            from . import risk_report
-            refusal = risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
-            if command == "apply" and refusal:
+            refusal = risk_gate(command, risks, options)
+            if refusal:
                 raise refusal
             if steps:  # a refusal or an empty run leaves the database exactly as it was
                 db.ensure_schema_table(conn)
             done, failed = execute_steps(conn, command, steps, parsed, options.settings, progress)
-            if done:  # even after a failure: the failed step was rolled back, the done ones changed the schema
+            # Even after a failure (the failed step was rolled back, the done ones changed the schema); and after
+            # an allowed drift, so that the change it accepted is not reported again.
+            if done or drift_allowed:
                 schema_check.record_after_run(conn, schema_check.applied_after(
                     command, [r.version for r in current.applied], [d.version for d in done]))
             return RunResult(command, steps, done, failed, False, computed_id, risks)  # type: ignore[arg-type]
@@ -120,12 +113,42 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
         conn.close()
 
 
-def refuse_schema_drift(conn: db.Connection, current: Plan, options: RunOptions) -> None:
-    """Refuse while the live schema differs from the last recorded snapshot, unless the user allowed it."""
+def preview_steps(conn: db.Connection, command: str, migrations: list[Migration],
+                  choose: Callable[[Plan, list[Migration]], list[Step]], target: str | None,
+                  options: RunOptions) -> RunResult:
+    """Return what a run would do, with its plan id and risk findings, and why the real run would refuse."""
+    current = planning.compute_plan(migrations, db.load_history(conn))
+    check_schema_drift(conn, current, options)
+    steps = choose(current, migrations)
+    parse_steps(steps, conn.server_version)
+    risks = assess_risks([s.migration for s in steps], conn.server_version)
+    refusal = risk_gate(command, risks, options)
+    return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
+                     planning.compute_plan_id(command, current, steps, target), risks,
+                     None if refusal is None else {"code": refusal.code, "message": refusal.message,
+                                                   "hint": refusal.hint})
+
+
+def risk_gate(command: str, risks: dict[str, Any], options: RunOptions) -> Refused | None:
+    """Return the refusal of an apply whose steps have findings above --max-risk.
+
+    Only apply is gated: a rollback exists to drop what its up created, so its data-loss findings are shown
+    (plan's rollback_risk, the dry run) and confirmed with the plan id rather than refused.
+    """
+    if command != "apply" or not risks:
+        return None
+    from . import risk_report
+    return risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
+
+
+def check_schema_drift(conn: db.Connection, current: Plan, options: RunOptions) -> bool:
+    """Refuse while the live schema differs from the last snapshot; return True when the user allowed it."""
+    check = schema_check.check_schema(conn, [r.version for r in current.applied])
     if not options.allow_schema_drift:
-        schema_check.refuse_schema_drift(schema_check.check_schema(conn, [r.version for r in current.applied]))
+        schema_check.refuse_schema_drift(check)
     if not conn.autocommit:
         conn.commit()  # end the read-only snapshot queries' transaction before any migration starts
+    return check.status == "drift"
 
 
 def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]:

@@ -39,25 +39,28 @@ def password_forms(url: str | None) -> list[str]:
     if not url:
         return []
     forms: set[str] = set()
-    try:
-        parts = urlsplit(url)
-        forms.add(parts.password or "")
-        forms.update(parse_qs(parts.query).get("password", []))
-    except ValueError:
-        pass
     userinfo = url.split("://", 1)[-1].split("?", 1)[0].rpartition("@")[0]
     greedy = userinfo.partition(":")[2]
     forms.add(greedy)
     forms.update(piece for piece in re.split(r"[@/:?#]", greedy) if len(piece) >= 3)
+    try:
+        parts = urlsplit(url)
+        forms.update(parse_qs(parts.query).get("password", []))
+        # Python's reading; a short fragment of a misparsed password is already covered by the pieces above, and
+        # masking every "p" in the output would make it unreadable.
+        if parts.password and (len(parts.password) >= 3 or parts.password == greedy or not greedy):
+            forms.add(parts.password)
+    except ValueError:
+        pass
     forms |= {unquote(f) for f in forms} | {quote(f, safe="") for f in forms}
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
-def describe_target(url: str) -> str:
+def describe_target(url: str, label: str = "DB_URL") -> str:
     """Return 'host:port/db' for messages: never the password."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
         return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path or '/'}"
     except ValueError:
-        return "the server in DB_URL"
+        return f"the server in {label}"

@@ -66,15 +66,18 @@ ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(%s)"
 Connection = psycopg2.extensions.connection
 
 
-def connect(url: str, *, read_only: bool = False) -> Connection:
-    """Open the run's one connection; every failure becomes a ConfigError that names no password."""
+def connect(url: str, *, read_only: bool = False, label: str = "DB_URL") -> Connection:
+    """Open a connection; every failure becomes a ConfigError that names no password.
+
+    label names where the URL came from in messages: DB_URL, or the option that gave it (--against).
+    """
     try:
         query = parse_qs(urlsplit(url).query)
         well_formed = url.startswith(("postgresql://", "postgres://"))
     except ValueError:
         well_formed = False
     if not well_formed:
-        raise ConfigError("DB_URL is not a valid PostgreSQL URL.", code="bad_db_url",
+        raise ConfigError(f"{label} is not a valid PostgreSQL URL.", code="bad_db_url",
                           hint="Use the form postgresql://user:password@host:5432/dbname.")
     options: dict[str, object] = {}
     if "application_name" not in query:
@@ -87,32 +90,32 @@ def connect(url: str, *, read_only: bool = False) -> Connection:
     try:
         conn = psycopg2.connect(url, **options)
     except psycopg2.OperationalError as err:
-        raise classify_connect_error(str(err), url) from None
+        raise classify_connect_error(str(err), url, label) from None
     except psycopg2.Error as err:
-        raise ConfigError(f"DB_URL is malformed: {first_line(str(err))}", code="bad_db_url",
+        raise ConfigError(f"{label} is malformed: {first_line(str(err))}", code="bad_db_url",
                           hint="Use the form postgresql://user:password@host:5432/dbname.") from None
     conn.autocommit = read_only  # read-only work needs no BEGIN round trip
     return conn
 
 
-def classify_connect_error(text: str, url: str) -> ConfigError:
+def classify_connect_error(text: str, url: str, label: str = "DB_URL") -> ConfigError:
     """Turn libpq's connect failure into a ConfigError with a stable code and a next step."""
     reason = text.strip().split("failed: ")[-1].split("\n")[0].replace("FATAL:  ", "")
-    target = describe_target(url)
+    target = describe_target(url, label)
     if "authentication failed" in text or ("role" in text and "does not exist" in text) or "pg_hba.conf" in text:
         return ConfigError(f"Authentication to {target} failed: {reason}.", code="auth_failed",
-                           hint="Check the user name and password in DB_URL.")
+                           hint=f"Check the user name and password in {label}.")
     if "database" in text and "does not exist" in text:
         return ConfigError(f"Cannot connect to {target}: {reason}.", code="db_not_found",
-                           hint="Create the database (createdb) or fix the database name in DB_URL.")
+                           hint=f"Create the database (createdb) or fix the database name in {label}.")
     if "could not translate host name" in text:
         return ConfigError(f"Cannot reach PostgreSQL at {target}: unknown host ({reason}).", code="db_unreachable",
-                           hint="Check the host name in DB_URL and your DNS or network.")
+                           hint=f"Check the host name in {label} and your DNS or network.")
     if "invalid" in text or "unrecognized" in text or "missing" in text:
-        return ConfigError(f"DB_URL is malformed: {reason}.", code="bad_db_url",
+        return ConfigError(f"{label} is malformed: {reason}.", code="bad_db_url",
                            hint="Use the form postgresql://user:password@host:5432/dbname.")
     return ConfigError(f"Cannot reach PostgreSQL at {target}: {reason}.", code="db_unreachable",
-                       hint="Check that the server is running and that host and port in DB_URL are right.")
+                       hint=f"Check that the server is running and that host and port in {label} are right.")
 
 
 def first_line(text: str) -> str:
@@ -155,8 +158,10 @@ def advisory_lock(conn: Connection, timeout_s: float) -> Iterator[None]:
             cur.execute(TRY_ADVISORY_LOCK, (LOCK_KEY,))
             if cur.fetchone()[0]:
                 break
+            # End the try's transaction before waiting: an idle transaction holding a snapshot would make the
+            # running runner's CREATE INDEX CONCURRENTLY wait for us, while we wait for it.
+            conn.rollback()
             if time.monotonic() >= deadline:
-                conn.rollback()
                 raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s).",
                               code="lock_timeout",
                               hint="Wait for the other run to finish, then run the command again "

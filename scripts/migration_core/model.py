@@ -189,6 +189,7 @@ class RunResult:
     dry_run: bool
     plan_id: str
     risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk of each step
+    would_refuse: dict[str, str] | None = None                # dry run: the refusal the real run would meet
 
 
 @dataclass(frozen=True)

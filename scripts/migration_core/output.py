@@ -120,7 +120,7 @@ def json_payload(result: Result) -> dict[str, Any]:
     if isinstance(result, RunResult):
         key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
-            "dry_run": result.dry_run, "plan_id": result.plan_id,
+            "dry_run": result.dry_run, "plan_id": result.plan_id, "would_refuse": result.would_refuse,
             "steps": [step_json(s) | risk_fields(result.risks, s.version, s.direction) for s in result.steps]
             if result.dry_run else [],
             key: [d.version for d in result.done],
@@ -223,7 +223,7 @@ def human_plan(result: PlanResult) -> str:
     elif p.pending:
         lines.append(f"Plan id {result.plan_id}. Next: python scripts/apply_migrations.py --dry-run, then "
                      f"python scripts/apply_migrations.py --plan-id {result.plan_id}")
-    else:
+    elif not (result.schema and result.schema.status == "drift"):
         lines.append("Up to date: nothing to apply.")
     return "\n".join(lines)
 
@@ -263,6 +263,8 @@ def human_run(result: RunResult) -> str:
                 findings = [f for f in result.risks[step.version].findings if f.direction == step.direction]
                 lines += ["-- " + line for line in risk_report.human_findings(findings, indent="risk ")]
             lines += [sql.rstrip(), ""]
+        if result.would_refuse:
+            lines.append(f"The real run would refuse: {result.would_refuse['message']} {result.would_refuse['hint']}")
         lines.append(f"To run exactly this: python scripts/{result.command}_migrations.py --plan-id {result.plan_id}")
         return "\n".join(lines)
     if not result.steps:

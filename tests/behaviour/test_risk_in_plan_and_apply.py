@@ -12,6 +12,8 @@ USERS = "20260101_000000_create_users"
 INDEX = "20260102_000000_index_users_email"
 RENAME = "20260103_000000_rename_users_email"
 AUDIT = "20260104_000000_create_audit"
+UNINDEX = "20260105_000000_drop_users_email_index"
+SCORE = "20260106_000000_add_users_score"
 
 CREATE_USERS = migration("CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL);", "DROP TABLE users;")
 # Line 2 of the file holds the CREATE INDEX: line 1 is the '-- DIRECTION: up' header.
@@ -21,9 +23,16 @@ RENAME_EMAIL = migration("ALTER TABLE users RENAME COLUMN email TO mail;",
 REASON = "users holds a dozen rows"
 SILENCED_INDEX = migration(f"-- risk: ignore adding_index_non_concurrently because {REASON}\n"
                            "CREATE INDEX idx_users_email ON users (email);", "DROP INDEX idx_users_email;")
-# A table and its index in one file: no rows and no traffic yet, so nothing to flag.
+# The safer way the finding's hint gives: no transaction, CONCURRENTLY, safe to re-run.
+CONCURRENT_INDEX = ("-- TRANSACTION: none\n"
+                    + migration("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email ON users (email);",
+                                "DROP INDEX CONCURRENTLY IF EXISTS idx_users_email;"))
+# A constant default needs no rewrite from PostgreSQL 11 on; lint flags it only for older servers.
+CONSTANT_DEFAULT = migration("ALTER TABLE users ADD COLUMN score integer NOT NULL DEFAULT 0;",
+                             "ALTER TABLE users DROP COLUMN score;")
 # Dropping an index is harmless; its down rebuilds it on a live table without CONCURRENTLY (high).
 DROP_INDEX = migration("DROP INDEX idx_users_email;", "CREATE INDEX idx_users_email ON users (email);")
+# A table and its index in one file: no rows and no traffic yet, so nothing to flag.
 AUDIT_WITH_INDEX = migration("CREATE TABLE audit (id integer, at timestamptz NOT NULL);\n"
                              "CREATE INDEX idx_audit_at ON audit (at);", "DROP TABLE audit;")
 FINDING_KEYS = {"rule", "severity", "line", "message", "hint", "direction", "ignored_reason"}
@@ -245,6 +254,37 @@ def test_a_table_indexed_in_the_file_that_creates_it_is_not_flagged(db_url, migr
     assert index_exists(db_url, "idx_audit_at")
 
 
+def test_the_safer_way_the_hint_gives_passes_the_gate(db_url, migrations_dir, run_script):
+    directory = applied_users(run_script, migrations_dir, db_url, **{INDEX: CONCURRENT_INDEX})
+
+    result, doc = run_json(run_script, "plan", "--migrations-dir", str(directory), db_url=db_url)
+    applied = run_script("apply", "--migrations-dir", str(directory), db_url=db_url)
+
+    assert result.returncode == 0, result.stdout
+    (pending,) = doc["pending"]
+    assert (pending["risk"], pending["rollback_risk"], pending["findings"]) == (None, None, [])
+    assert applied.returncode == 0, applied.stderr
+    assert history(db_url)[-1] == (INDEX, "up", "success")
+    assert query(db_url, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                         "WHERE c.relname = 'idx_users_email'") == [(True,)]
+
+
+def test_plan_and_apply_judge_a_constant_default_for_the_connected_server(db_url, migrations_dir, run_script):
+    directory = applied_users(run_script, migrations_dir, db_url, **{SCORE: CONSTANT_DEFAULT})
+    assert int(query(db_url, "SHOW server_version_num")[0][0]) >= 110000
+    old_server = run_script("lint", "--pg-version", "10", "--json", "--migrations-dir", str(directory))
+    assert [m["risk"] for m in json.loads(old_server.stdout)["migrations"]] == [None, "high"]
+
+    result, doc = run_json(run_script, "plan", "--migrations-dir", str(directory), db_url=db_url)
+    applied = run_script("apply", "--migrations-dir", str(directory), db_url=db_url)
+
+    assert result.returncode == 0, result.stdout
+    (pending,) = doc["pending"]
+    assert [f for f in pending["findings"] if f["direction"] == "up"] == []
+    assert applied.returncode == 0, applied.stderr
+    assert columns(db_url, "users") == ["id", "email", "score"]
+
+
 # ---- dry runs and rollback -----------------------------------------------------------------------------------
 
 def test_apply_dry_run_shows_the_findings_of_each_step_and_writes_nothing(db_url, migrations_dir, run_script):
@@ -287,7 +327,7 @@ def test_rollback_is_not_gated_by_the_risk_of_its_down(db_url, migrations_dir, r
 def test_rollback_runs_a_high_risk_down_without_allow_risk(db_url, migrations_dir, run_script):
     directory = applied_users(run_script, migrations_dir, db_url, **{INDEX: INDEX_USERS})
     assert run_script("apply", "--allow-risk", "--migrations-dir", str(directory), db_url=db_url).returncode == 0
-    (directory / f"{RENAME}.sql").write_text(DROP_INDEX, encoding="utf-8")
+    (directory / f"{UNINDEX}.sql").write_text(DROP_INDEX, encoding="utf-8")
     assert run_script("apply", "--migrations-dir", str(directory), db_url=db_url).returncode == 0
     assert not index_exists(db_url, "idx_users_email")
 
@@ -295,8 +335,8 @@ def test_rollback_runs_a_high_risk_down_without_allow_risk(db_url, migrations_di
     result, doc = run_json(run_script, "rollback", "--migrations-dir", str(directory), db_url=db_url)
 
     assert result.returncode == 0, result.stdout
-    assert doc["rolled_back"] == [RENAME]
-    assert history(db_url)[-1] == (RENAME, "down", "success")
+    assert doc["rolled_back"] == [UNINDEX]
+    assert history(db_url)[-1] == (UNINDEX, "down", "success")
     assert index_exists(db_url, "idx_users_email")
 
 
