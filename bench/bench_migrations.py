@@ -143,13 +143,14 @@ def bench_size(admin_url: str, n: int, repeat: int, workdir: Path) -> list[dict]
     keep = paths[-PENDING - 1].stem  # the last version that stays applied
     apply_runs, apply_floor, applied = measure_apply(admin_url, migrations, paths, repeat)
     try:
-        plan_runs, plan_floor = measure_plan(applied, migrations, repeat)
+        plan_runs, unchecked_runs, plan_floor = measure_plan(applied, migrations, repeat)
         rollback_runs, rollback_floor = measure_rollback(applied, migrations, paths[-PENDING:][::-1], keep, repeat)
     finally:
         drop_database(admin_url, applied)
     pending_runs = measure_plan_pending(admin_url, migrations, keep, repeat)
     return [result_row(n, "apply_all", apply_runs, apply_floor),
             result_row(n, "plan_all_applied", plan_runs, plan_floor),
+            result_row(n, "plan_all_applied_no_schema_check", unchecked_runs, plan_floor),
             result_row(n, f"plan_{PENDING}_pending", pending_runs, plan_floor),
             result_row(n, f"rollback_last_{PENDING}", rollback_runs, rollback_floor)]
 
@@ -175,14 +176,16 @@ def measure_apply(admin_url: str, migrations: Path, paths: list[Path], repeat: i
     return runs["tool"], runs["floor"], fresh[0]
 
 
-def measure_plan(url: str, migrations: Path, repeat: int) -> tuple[list[float], list[float]]:
-    """Plan with everything applied (the history holds exactly N rows), and the bare read of that history."""
+def measure_plan(url: str, migrations: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Plan with everything applied (the history holds exactly N rows), the same without the live-schema check
+    (issue 4's snapshot comparison), and the bare read of that history."""
     tool("plan", url, migrations)  # untimed warm-up after the drops
-    runs, floor_runs = [], []
+    runs, unchecked_runs, floor_runs = [], [], []
     for _ in range(repeat):
         runs.append(tool("plan", url, migrations))
+        unchecked_runs.append(tool("plan", url, migrations, "--no-schema-check"))
         floor_runs.append(floor("read", url, migrations))
-    return runs, floor_runs
+    return runs, unchecked_runs, floor_runs
 
 
 def measure_rollback(url: str, migrations: Path, last: list[Path], keep: str,
@@ -233,10 +236,10 @@ def warm_up(admin_url: str, workdir: Path) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'size':>5}  {'measurement':<20} {'median s':>9} {'floor s':>9} {'ratio':>6}  target")
+    print(f"{'size':>5}  {'measurement':<33} {'median s':>9} {'floor s':>9} {'ratio':>6}  target")
     for r in rows:
         target = f"<= {r['target_ratio']}x {r['verdict']}" if "verdict" in r else ""
-        print(f"{r['size']:>5}  {r['measurement']:<20} {r['median_s']:>9.3f} {r['floor_s']:>9.3f} "
+        print(f"{r['size']:>5}  {r['measurement']:<33} {r['median_s']:>9.3f} {r['floor_s']:>9.3f} "
               f"{r['ratio']:>5.2f}x  {target}")
 
 

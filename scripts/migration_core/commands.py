@@ -96,7 +96,8 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             computed_id = planning.compute_plan_id(command, current, steps, target)
             check_plan_id(command, options.plan_id, computed_id)
             parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
-            risks = assess_risks([s.migration for s in steps], conn.server_version)
+            # A real apply needs only the up findings it is gated on; rollback shows the down ones.
+            risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
             refusal = risk_gate(command, risks, options)
             if refusal:
                 raise refusal
@@ -156,12 +157,12 @@ def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]
     return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
 
 
-def assess_risks(migrations: list[Migration], server_version: int) -> dict[str, Any]:
+def assess_risks(migrations: list[Migration], server_version: int, with_down: bool = True) -> dict[str, Any]:
     """Return each migration's risk findings (issue 5), judged for this server's version."""
     if not migrations:
         return {}
     from . import risk_report  # the rules load only when there is something to judge: plan's start-up stays lean
-    return {m.version: risk_report.assess_migration(m, server_version) for m in migrations}
+    return {m.version: risk_report.assess_migration(m, server_version, with_down) for m in migrations}
 
 
 def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float,
@@ -201,10 +202,11 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
     done: list[StepDone] = []
     failed: StepFailed | None = None
     key = "applied" if command == "apply" else "rolled_back"  # partial result for the error's JSON
-    with db.cancel_on_signal(conn) as signals:
+
+    def run_all() -> StepFailed | None:
         for step, statements in zip(steps, parsed):
             if signals:
-                break
+                return None
             progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
             try:
                 outcome = runner.run_step(conn, step, settings, statements)
@@ -212,9 +214,12 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
                 err.details[key] = [d.version for d in done]
                 raise
             if isinstance(outcome, StepFailed):
-                failed = outcome  # a cancelled statement fails too; the signal below is the real cause
-                break
+                return outcome  # a cancelled statement fails too; the signal, if any, is the real cause
             done.append(outcome)
+        return None
+
+    with db.cancel_on_signal(conn) as signals:
+        failed = db.run_in_worker(run_all)
     if signals:
         effect = "the running migration was cancelled and rolled back"
         if failed and failed.statements_total is not None:

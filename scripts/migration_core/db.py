@@ -5,9 +5,11 @@ The only module that imports psycopg2. Driver errors are converted to MigrationE
 from __future__ import annotations
 
 import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
@@ -64,6 +66,7 @@ TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(%s)"
 
 Connection = psycopg2.extensions.connection
+T = TypeVar("T")
 
 
 def connect(url: str, *, read_only: bool = False, label: str = "DB_URL") -> Connection:
@@ -189,15 +192,34 @@ def cancel_on_signal(conn: Connection) -> Iterator[list[int]]:
         conn.cancel()  # the running statement fails with 57014 and its transaction rolls back
 
     previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
-    # libpq blocks in C where Python cannot run a signal handler; a select() loop in Python lets the handler run.
-    import psycopg2.extras  # only runs that execute migrations need it
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     try:
         yield received
     finally:
-        psycopg2.extensions.set_wait_callback(None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run_in_worker(work: Callable[[], T]) -> T:
+    """Run work in a thread while the main thread waits, so signal handlers run at once.
+
+    libpq blocks in C, where Python cannot run a handler; a worker keeps queries at full blocking speed while the
+    main thread, waiting in short joins, can cancel them (psycopg2's cancel() is safe from another thread).
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as err:  # handed to the main thread, which raises it
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name="migration-runner", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]  # type: ignore[no-any-return]
 
 
 def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -> None:

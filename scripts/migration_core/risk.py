@@ -17,6 +17,7 @@ from .model import Direction, Migration
 from .risk_checks import Hit
 from .risk_nodes import SectionState, Severity, remember
 from .risk_rules import RULES, RULES_BY_ID, Rule
+from .statements import parse_raw
 
 DEFAULT_PG_VERSION = 180000
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
@@ -51,13 +52,16 @@ class Statement:
 
 
 def analyze_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION,
-                      transactional: bool | None = None) -> list[Finding]:
-    """Return the findings of a migration's up and down sections (transactional=None: from the file header)."""
+                      transactional: bool | None = None, with_down: bool = True) -> list[Finding]:
+    """Return the findings of a migration's up and down sections (transactional=None: from the file header).
+
+    with_down=False skips the down section: apply judges only what it runs, and parsing is its main cost.
+    """
     if transactional is None:
         transactional = bool(getattr(migration, "transactional", True))
     up = SectionState("up", pg_version, transactional)
     findings = analyze_section(migration.up_sql, migration.up_line, migration.path, up)
-    if migration.down_sql is not None:
+    if migration.down_sql is not None and with_down:
         down = SectionState("down", pg_version, transactional, up_tables=frozenset(up.created_tables),
                             up_columns=frozenset(up.added_columns))
         findings += analyze_section(migration.down_sql, migration.down_line, migration.path, down)
@@ -99,16 +103,8 @@ def make_finding(rule: Rule, rule_hit: Hit, line: int, direction: Direction, rea
 
 def parse_section(sql: str, first_line: int, path: Path) -> list[Statement]:
     """Parse a section with pglast; a syntax error names the file and line (exit 2)."""
-    from pglast.parser import ParseError, parse_sql
-    try:
-        raw = parse_sql(sql)
-    except ParseError as err:
-        position = err.args[1] if len(err.args) > 1 else 0
-        line = first_line + sql.count("\n", 0, position)
-        raise InvalidMigrationFile(f"{path}:{line}: SQL syntax error: {err.args[0]}.",
-                                   hint="Fix the statement; PostgreSQL would reject it too.") from None
     statements = []
-    for item in raw:
+    for item in parse_raw(sql, first_line, path):  # shared with the runner's statement split: one parse per run
         start = LEADING.match(sql, item.stmt_location or 0).end()  # type: ignore[union-attr]
         end = (item.stmt_location or 0) + item.stmt_len if item.stmt_len else len(sql.rstrip())
         statements.append(Statement(item.stmt, first_line + sql.count("\n", 0, start),

@@ -48,11 +48,12 @@ class LintResult:
                 if not f.silenced and at_or_above(f.severity, self.fail_on)]
 
 
-def assess_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION) -> MigrationRisk:
+def assess_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION,
+                     with_down: bool = True) -> MigrationRisk:
     """Analyze one migration, honouring its '-- TRANSACTION: none' header."""
     transactional = bool(getattr(migration, "transactional", True))
     return MigrationRisk(migration.version, migration.name, migration.path, transactional,
-                         analyze_migration(migration, pg_version, transactional))
+                         analyze_migration(migration, pg_version, transactional, with_down))
 
 
 def show_pg_version(version: int) -> str:

@@ -4,6 +4,7 @@ a transaction block. Pure: imports stdlib, pglast, model, errors (never psycopg2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,26 @@ class Statement:
     node: Any           # the pglast statement node
 
 
-def parse_statements(sql: str, first_line: int, path: Path) -> list[Statement]:
-    """Return the statements of a section, each with its file line; a syntax error names file and line."""
+@lru_cache(maxsize=256)
+def parse_raw(sql: str, first_line: int, path: Path) -> tuple[Any, ...]:
+    """Return pglast's raw statements of a section, parsed once per run (the risk rules read the same tree).
+
+    A syntax error names the file and line (exit 2).
+    """
     from pglast.parser import ParseError, parse_sql  # imported on demand: plan's start-up stays lean
     try:
-        raw = parse_sql(sql)
+        return tuple(parse_sql(sql))
     except ParseError as err:
         message, position = err.args[0], err.args[1] if len(err.args) > 1 else 0
         line = first_line + sql[:position].count("\n")
         raise InvalidMigrationFile(f"{path}:{line}: SQL syntax error: {message}.",
                                    hint="Fix the statement; PostgreSQL would reject it too.") from None
+
+
+def parse_statements(sql: str, first_line: int, path: Path) -> list[Statement]:
+    """Return the statements of a section, each with its text and file line."""
     statements = []
-    for item in raw:
+    for item in parse_raw(sql, first_line, path):
         start = item.stmt_location or 0
         text = sql[start: start + item.stmt_len] if item.stmt_len else sql[start:]
         skipped = len(text) - len(text.lstrip())  # pglast's location can point at leading whitespace/comments
