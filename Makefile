@@ -29,6 +29,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/bench_migrations.py
+	$(BIN)/python bench/bench_snapshot.py
 
 clean:
 	-$(BIN)/python examples/embedded_db.py --stop 2>/dev/null

@@ -25,6 +25,8 @@ STEPS = [
     ("Plan as JSON, for agents", "scripts/plan_migrations.py --json"),
     ("Preview the rollback of the latest migration", "scripts/rollback_migrations.py --dry-run"),
     ("Roll it back", "scripts/rollback_migrations.py"),
+    ("Risk findings, offline (pre-commit / CI)", "scripts/lint_migrations.py --fail-on medium"),
+    ("Prove every down section on a scratch database", "scripts/verify_migrations.py"),
     ("Drift: an applied file was edited", "scripts/plan_migrations.py"),
     ("A failing migration is rolled back and recorded", "scripts/apply_migrations.py"),
     ("The demo agent, offline brain", "examples/demo_agent.py"),
