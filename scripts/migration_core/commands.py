@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def preview_steps(conn: db.Connection, command: str, migrations: list[Migration]
     check_schema_drift(conn, current, options)
     steps = choose(current, migrations)
     parse_steps(steps, conn.server_version)
-    risks = assess_risks([s.migration for s in steps], conn.server_version)
+    risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
     refusal = risk_gate(command, risks, options)
     return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
                      planning.compute_plan_id(command, current, steps, target), risks,
@@ -167,32 +168,42 @@ def assess_risks(migrations: list[Migration], server_version: int, with_down: bo
 
 def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float,
                            dry_run: bool = False) -> RecordResult:
-    """Baseline up to `version`, or accept the edited checksum of drifted `version`: history only, no SQL runs."""
+    """Baseline up to `version`, or accept the edited checksum of drifted `version`: history only, no SQL runs.
+
+    A dry run, as elsewhere, takes no lock and writes nothing.
+    """
     migrations = load_migrations(migrations_dir)
-    conn = db.connect(config.read_db_url())
+    conn = db.connect(config.read_db_url(), read_only=dry_run)
     try:
-        with db.advisory_lock(conn, lock_timeout_s):
+        with nullcontext() if dry_run else db.advisory_lock(conn, lock_timeout_s):
             current = planning.compute_plan(migrations, db.load_history(conn))
-            if action == "baseline":
+            applied = [r.version for r in current.applied]
+            if action == "baseline":  # adopting a database: its schema as it stands becomes the reference
                 chosen = planning.select_baseline(current, migrations, version)
                 note = "baseline: recorded as applied without running (the schema already had it)"
-            else:
+            else:  # a reviewed file edit is no licence for out-of-band schema changes
+                schema_check.refuse_schema_drift(schema_check.check_schema(conn, applied))
                 chosen = planning.select_accepted_drift(current, migrations, version)
                 old = next(d.recorded_checksum for d in current.drift if d.version == version)
                 note = f"accepted checksum change after review: was {old}"
-            applied_at = {r.version: r.applied_at for r in current.applied} if action != "baseline" else {}
             if chosen and not dry_run:
-                db.ensure_schema_table(conn)
-                db.record_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
-                                                  "note": note, "applied_at": applied_at.get(m.version)}
-                                                 for m in chosen])
-                # The schema as it stands is the reference from now on: that is what adopting it means.
-                schema_check.record_after_run(conn, schema_check.applied_after(
-                    "apply", [r.version for r in current.applied],
-                    [m.version for m in chosen if m.version not in {r.version for r in current.applied}]))
+                record_noted(conn, chosen, note, current.applied, action)
             return RecordResult(action, [m.version for m in chosen], dry_run)  # type: ignore[arg-type]
     finally:
         conn.close()
+
+
+def record_noted(conn: db.Connection, chosen: list[Migration], note: str, applied_rows: list[Any],
+                 action: str) -> None:
+    """Write the noted success rows, then the snapshot that matches the new applied list."""
+    # An accepted checksum keeps its original applied_at, so the application order does not change.
+    applied_at = {r.version: r.applied_at for r in applied_rows} if action != "baseline" else {}
+    db.ensure_schema_table(conn)
+    db.record_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
+                                      "note": note, "applied_at": applied_at.get(m.version)} for m in chosen])
+    applied = [r.version for r in applied_rows]
+    already = set(applied)
+    schema_check.record_after_run(conn, applied + [m.version for m in chosen if m.version not in already])
 
 
 def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: list[list[Statement]],
@@ -201,7 +212,8 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
     from . import runner  # only runs that execute migrations need it
     done: list[StepDone] = []
     failed: StepFailed | None = None
-    key = "applied" if command == "apply" else "rolled_back"  # partial result for the error's JSON
+    from .output import RUN_KEYS
+    key = RUN_KEYS[command]  # partial result for the error's JSON
 
     def run_all() -> StepFailed | None:
         for step, statements in zip(steps, parsed):
@@ -209,7 +221,7 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
                 return None
             progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
             try:
-                outcome = runner.run_step(conn, step, settings, statements)
+                outcome = runner.run_step(conn, step, settings, statements, stop=lambda: bool(signals))
             except MigrationError as err:
                 err.details[key] = [d.version for d in done]
                 raise
@@ -221,8 +233,10 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step], parsed: 
     with db.cancel_on_signal(conn) as signals:
         failed = db.run_in_worker(run_all)
     if signals:
-        effect = "the running migration was cancelled and rolled back"
-        if failed and failed.statements_total is not None:
+        effect = "no further migration was started"
+        if failed and failed.statements_total is None:
+            effect = f"{failed.version} was cancelled and rolled back"
+        elif failed:
             effect = (f"{failed.version} was cancelled part way: {failed.statements_done} of "
                       f"{failed.statements_total} statements had completed and stay applied")
         raise Interrupted(f"Interrupted by signal {signals[0]}; {effect}.",

@@ -87,9 +87,10 @@ def connect(url: str, *, read_only: bool = False, label: str = "DB_URL") -> Conn
         options["application_name"] = APPLICATION_NAME
     if "connect_timeout" not in query:
         options["connect_timeout"] = 10
-    if read_only and "options" not in query:
+    if read_only:
         # Enforced by the server, set in the startup packet: plan and dry runs cannot write, at no extra round trip.
-        options["options"] = "-c default_transaction_read_only=on"
+        # Added to the URL's own options, if any (the keyword wins over the URL's).
+        options["options"] = " ".join([*query.get("options", []), "-c default_transaction_read_only=on"])
     try:
         conn = psycopg2.connect(url, **options)
     except psycopg2.OperationalError as err:
@@ -123,12 +124,6 @@ def classify_connect_error(text: str, url: str, label: str = "DB_URL") -> Config
 
 def first_line(text: str) -> str:
     return text.strip().split("\n")[0]
-
-
-def history_table_exists(conn: Connection) -> bool:
-    with conn.cursor() as cur:
-        cur.execute(HISTORY_TABLE_EXISTS)
-        return bool(cur.fetchone()[0])
 
 
 def ensure_schema_table(conn: Connection) -> None:

@@ -58,7 +58,7 @@ def analyze_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION
     with_down=False skips the down section: apply judges only what it runs, and parsing is its main cost.
     """
     if transactional is None:
-        transactional = bool(getattr(migration, "transactional", True))
+        transactional = bool(migration.transactional)
     up = SectionState("up", pg_version, transactional)
     findings = analyze_section(migration.up_sql, migration.up_line, migration.path, up)
     if migration.down_sql is not None and with_down:

@@ -51,7 +51,7 @@ class LintResult:
 def assess_migration(migration: Migration, pg_version: int = DEFAULT_PG_VERSION,
                      with_down: bool = True) -> MigrationRisk:
     """Analyze one migration, honouring its '-- TRANSACTION: none' header."""
-    transactional = bool(getattr(migration, "transactional", True))
+    transactional = bool(migration.transactional)
     return MigrationRisk(migration.version, migration.name, migration.path, transactional,
                          analyze_migration(migration, pg_version, transactional, with_down))
 

@@ -6,6 +6,7 @@ Part of the database layer with db.py (the two modules that import psycopg2). Dr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg2
@@ -35,15 +36,20 @@ ORDER BY a.pid
 """
 
 
-def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement]) -> StepDone | StepFailed:
-    """Run one migration section; on failure it is rolled back (or reported part way) and recorded."""
+def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],
+             stop: Callable[[], bool] = lambda: False) -> StepDone | StepFailed:
+    """Run one migration section; on failure it is rolled back (or reported part way) and recorded.
+
+    stop() says a signal arrived: no retry starts after it.
+    """
     started = time.perf_counter()
     if step.migration.transactional:
-        failure = with_lock_retries(conn, settings, statements, lambda: run_in_transaction(conn, step, settings))
+        failure = with_lock_retries(conn, settings, statements, stop,
+                                    lambda: run_in_transaction(conn, step, settings))
         if failure:
             record_failure(conn, history_row(step), failure)
     else:
-        failure = run_statement_by_statement(conn, step, settings, statements)
+        failure = run_statement_by_statement(conn, step, settings, statements, stop)
     if failure:
         return failure
     return StepDone(step.version, step.migration.name, step.direction,
@@ -78,20 +84,19 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings) -> S
         return failure
 
 
-def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings,
-                               statements: list[Statement]) -> StepFailed | None:
+def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],
+                               stop: Callable[[], bool]) -> StepFailed | None:
     """Run a `-- TRANSACTION: none` section one statement at a time, keeping count in its history row."""
     total, completed = len(statements), 0
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(timeouts_sql(step, settings, ""))
             # Written first and kept current, so even a killed runner leaves an accurate count behind.
             cur.execute(START_PROGRESS, {**history_row(step), "error_message": progress_note(0, total)})
             row_id = cur.fetchone()[0]
         for done, statement in enumerate(statements):
-            failure = with_lock_retries(conn, settings, [statement],
-                                        lambda s=statement: run_one_statement(conn, step, s))
+            failure = with_lock_retries(conn, settings, [statement], stop,
+                                        lambda s=statement: run_one_statement(conn, step, settings, s))
             with conn.cursor() as cur:
                 if failure:
                     failure = replace(failure, statements_done=done, statements_total=total)
@@ -101,7 +106,6 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
             completed = done + 1
         with conn.cursor() as cur:
             cur.execute(FINISH_PROGRESS, {**history_row(step), "id": row_id})
-            cur.execute(RESET_TIMEOUTS)
         return None
     except ConfigError as err:  # lost inside a statement: say how far the migration got
         if err.code != "connection_lost":
@@ -120,28 +124,44 @@ def progress_note(done: int, total: int) -> str:
     return f"interrupted: {done} of {total} statements completed; the runner stopped before finishing"
 
 
-def run_one_statement(conn: Connection, step: Step, statement: Statement) -> StepFailed | None:
+def run_one_statement(conn: Connection, step: Step, settings: RunSettings, statement: Statement) -> StepFailed | None:
+    """Run one statement outside a transaction under the migration's timeouts, which apply to it alone."""
     try:
         with conn.cursor() as cur:
-            cur.execute(statement.sql)
+            cur.execute(timeouts_sql(step, settings, ""))
+            try:
+                cur.execute(statement.sql)
+            finally:
+                if not conn.closed:
+                    cur.execute(RESET_TIMEOUTS)  # the history row and the next steps run without them
         return None
     except psycopg2.Error as err:
         return describe_failure(conn, err, step, statement.sql, statement.line)
 
 
 def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[Statement],
-                      attempt: object) -> StepFailed | None:
+                      stop: Callable[[], bool], attempt: Callable[[], StepFailed | None]) -> StepFailed | None:
     """Retry an attempt that timed out waiting for a lock; in the end, name the sessions holding it."""
     for retry in range(settings.lock_retries + 1):
-        failure = attempt()  # type: ignore[operator]
-        if failure is None or failure.sqlstate != LOCK_NOT_AVAILABLE:
+        failure = attempt()
+        if failure is None or failure.sqlstate != LOCK_NOT_AVAILABLE or stop():
             return failure
-        if retry < settings.lock_retries:
-            time.sleep(settings.retry_backoff_s * 2 ** retry)
+        if retry < settings.lock_retries and pause_unless_stopped(settings.retry_backoff_s * 2 ** retry, stop):
+            return failure  # a signal arrived while waiting to retry: nothing more runs
     blockers = describe_blockers(conn, statements)
     tries = settings.lock_retries + 1
     return replace(failure, error=f"{failure.error} (gave up after {tries} {'try' if tries == 1 else 'tries'}). "
                                   f"{blockers}")
+
+
+def pause_unless_stopped(seconds: float, stop: Callable[[], bool]) -> bool:
+    """Sleep in short slices; return True as soon as stop() says a signal arrived."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stop():
+            return True
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    return stop()
 
 
 def describe_blockers(conn: Connection, statements: list[Statement]) -> str:

@@ -59,4 +59,5 @@ def applied_after(command: str, applied: list[str], done: list[str]) -> list[str
     """Return the applied versions, in application order, after a run that applied or rolled back `done`."""
     if command == "apply":
         return applied + done
-    return [v for v in applied if v not in set(done)]
+    undone = set(done)
+    return [v for v in applied if v not in undone]

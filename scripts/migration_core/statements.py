@@ -19,7 +19,7 @@ class Statement:
     node: Any           # the pglast statement node
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=None)  # lives for one run: each section is parsed once
 def parse_raw(sql: str, first_line: int, path: Path) -> tuple[Any, ...]:
     """Return pglast's raw statements of a section, parsed once per run (the risk rules read the same tree).
 

@@ -168,7 +168,7 @@ def run_section(conn: Any, migration: Migration, direction: Direction) -> str | 
 
 
 def is_transactional(migration: Migration) -> bool:
-    return bool(getattr(migration, "transactional", True))
+    return bool(migration.transactional)
 
 
 def first_error(conn: Any, pieces: list[tuple[str, int]]) -> str | None:
