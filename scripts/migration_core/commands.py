@@ -17,21 +17,16 @@ from .statements import Statement, check_transaction_mode
 Progress = Callable[[str], None]
 
 
-def load_migrations(migrations_dir: Path) -> list[Migration]:
-    """Parse every migration file in version order; the first invalid file stops everything."""
-    return [parsing.parse_migration_file(p) for p in parsing.list_migration_files(migrations_dir)]
-
-
 def plan(migrations_dir: Path, target: str | None = None, check_live_schema: bool = True) -> PlanResult:
     """Report applied, pending, drift (files and live schema), missing, out-of-order, failed and risks.
 
     Strictly read-only: the connection is read-only and nothing is created.
     """
-    migrations = load_migrations(migrations_dir)
+    migrations = parsing.load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url(), read_only=True)
     try:
         current = planning.compute_plan(migrations, db.load_history(conn))
-        applied = [r.version for r in current.applied]
+        applied = current.applied_versions
         schema = schema_check.check_schema(conn, applied) if check_live_schema else None
         server_version = conn.server_version
     finally:
@@ -85,7 +80,7 @@ def rollback(migrations_dir: Path, to: str | None = None, options: RunOptions = 
 def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[Migration]], list[Step]],
               target: str | None, options: RunOptions, progress: Progress) -> RunResult:
     """Shared body of apply and rollback: plan under the lock, check the plan id, run each step."""
-    migrations = load_migrations(migrations_dir)
+    migrations = parsing.load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url(), read_only=options.dry_run)
     try:
         if options.dry_run:  # a preview takes no lock, creates nothing and never waits
@@ -109,7 +104,7 @@ def run_steps(command: str, migrations_dir: Path, choose: Callable[[Plan, list[M
             # an allowed drift, so that the change it accepted is not reported again.
             if done or drift_allowed:
                 schema_check.record_after_run(conn, schema_check.applied_after(
-                    command, [r.version for r in current.applied], [d.version for d in done]))
+                    command, current.applied_versions, [d.version for d in done]))
             return RunResult(command, steps, done, failed, False, computed_id, risks)  # type: ignore[arg-type]
     finally:
         conn.close()
@@ -145,7 +140,7 @@ def risk_gate(command: str, risks: dict[str, Any], options: RunOptions) -> Refus
 
 def check_schema_drift(conn: db.Connection, current: Plan, options: RunOptions) -> bool:
     """Refuse while the live schema differs from the last snapshot; return True when the user allowed it."""
-    check = schema_check.check_schema(conn, [r.version for r in current.applied])
+    check = schema_check.check_schema(conn, current.applied_versions)
     if not options.allow_schema_drift:
         schema_check.refuse_schema_drift(check)
     if not conn.autocommit:
@@ -172,12 +167,12 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
 
     A dry run, as elsewhere, takes no lock and writes nothing.
     """
-    migrations = load_migrations(migrations_dir)
+    migrations = parsing.load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url(), read_only=dry_run)
     try:
         with nullcontext() if dry_run else db.advisory_lock(conn, lock_timeout_s):
             current = planning.compute_plan(migrations, db.load_history(conn))
-            applied = [r.version for r in current.applied]
+            applied = current.applied_versions
             if action == "baseline":  # adopting a database: its schema as it stands becomes the reference
                 chosen = planning.select_baseline(current, migrations, version)
                 note = "baseline: recorded as applied without running (the schema already had it)"

@@ -43,24 +43,40 @@ SELECT_HISTORY = """
 SELECT id, version, name, checksum, applied_at, direction, status, error_message
 FROM schema_migrations WHERE status <> 'superseded' ORDER BY id
 """
-# One round trip: the old success row of the pair steps aside so the partial unique index admits the new one.
-RECORD_SUCCESS = """
+# The old success row of the pair steps aside so the partial unique index admits the new one. Each statement
+# below that starts with it is sent as one query: one round trip, run by the server as one implicit transaction.
+SUPERSEDE_SUCCESS = """
 UPDATE schema_migrations SET status = 'superseded'
 WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
+"""
+RECORD_SUCCESS = SUPERSEDE_SUCCESS + """
 INSERT INTO schema_migrations (version, name, checksum, direction, status)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success');
 """
 # Baseline and accepted checksums are success rows whose error_message column carries a note saying so. An
 # accepted checksum keeps the applied_at of the row it supersedes, so the application order does not change.
-RECORD_NOTED_SUCCESS = """
-UPDATE schema_migrations SET status = 'superseded'
-WHERE version = %(version)s AND direction = 'up' AND status = 'success';
+RECORD_NOTED_SUCCESS = SUPERSEDE_SUCCESS + """
 INSERT INTO schema_migrations (version, name, checksum, applied_at, direction, status, error_message)
 VALUES (%(version)s, %(name)s, %(checksum)s, COALESCE(%(applied_at)s, now()), 'up', 'success', %(note)s);
 """
 RECORD_FAILURE = """
 INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s)
+"""
+# A non-transactional migration's row: written first as failed, kept current, turned into the success row.
+START_PROGRESS = RECORD_FAILURE + " RETURNING id"
+UPDATE_PROGRESS = "UPDATE schema_migrations SET error_message = %s WHERE id = %s"
+FINISH_PROGRESS = SUPERSEDE_SUCCESS + """
+UPDATE schema_migrations SET status = 'success', error_message = NULL, applied_at = now() WHERE id = %(id)s;
+"""
+RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
+FIND_BLOCKERS = """
+SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM now() - a.query_start)::int,
+       split_part(a.query, E'\\n', 1), l.mode, l.relation::regclass::text
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid()
+  AND l.relation = ANY (ARRAY(SELECT to_regclass(name) FROM unnest(%s::text[]) AS name))
+ORDER BY a.pid
 """
 TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(%s)"
@@ -236,7 +252,7 @@ def record_noted_successes(conn: Connection, rows: list[dict[str, str]]) -> None
     """Write success rows that record a migration without running it (baseline, accepted checksum), atomically."""
     with conn.cursor() as cur:
         for row in rows:
-            cur.execute(RECORD_NOTED_SUCCESS, row)
+            cur.execute(RECORD_NOTED_SUCCESS, {**row, "direction": "up"})
     conn.commit()
 
 

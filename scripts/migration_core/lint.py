@@ -32,5 +32,5 @@ def parse_pg_version(text: str) -> int:
 
 def lint(migrations_dir: Path, pg_version: int = DEFAULT_PG_VERSION, fail_on: Severity = "high") -> LintResult:
     """Analyze every migration file of the directory, in version order."""
-    migrations = [parsing.parse_migration_file(path) for path in parsing.list_migration_files(migrations_dir)]
+    migrations = parsing.load_migrations(migrations_dir)
     return LintResult(migrations_dir, pg_version, fail_on, [assess_migration(m, pg_version) for m in migrations])

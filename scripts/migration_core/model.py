@@ -78,6 +78,11 @@ class Plan:
     def blocked(self) -> bool:
         return bool(self.drift or self.missing)
 
+    @property
+    def applied_versions(self) -> list[str]:
+        """Return the applied versions in application order."""
+        return [r.version for r in self.applied]
+
 
 @dataclass(frozen=True)
 class Step:

@@ -49,6 +49,11 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
     return files
 
 
+def load_migrations(migrations_dir: Path) -> list[Migration]:
+    """Parse every migration file in version order; the first invalid file stops everything."""
+    return [parse_migration_file(p) for p in list_migration_files(migrations_dir)]
+
+
 def check_file_name(path: Path) -> re.Match[str]:
     """Return the name match of a migration file, or raise naming the rule it breaks."""
     match = FILE_NAME.match(path.name)

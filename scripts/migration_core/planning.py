@@ -95,7 +95,7 @@ def select_apply_steps(plan: Plan, migrations: list[Migration], target: str | No
 
 def select_rollback_steps(plan: Plan, migrations: list[Migration], to: str | None) -> list[Step]:
     """Return the applied migrations to undo, newest first; check the whole range before anything runs."""
-    applied = [r.version for r in plan.applied]
+    applied = plan.applied_versions
     if to is not None:
         if to not in applied:
             known = "not applied" if to in {m.version for m in migrations} else "unknown"

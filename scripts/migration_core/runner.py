@@ -11,29 +11,13 @@ from dataclasses import replace
 
 import psycopg2
 
-from .db import RECORD_FAILURE, RECORD_SUCCESS, Connection, connection_lost, first_line, record_failure
+from .db import (FIND_BLOCKERS, FINISH_PROGRESS, RECORD_SUCCESS, RESET_TIMEOUTS, START_PROGRESS, UPDATE_PROGRESS,
+                 Connection, connection_lost, first_line, record_failure)
 from .errors import ConfigError
 from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
 LOCK_NOT_AVAILABLE = "55P03"
-START_PROGRESS = RECORD_FAILURE + " RETURNING id"
-UPDATE_PROGRESS = "UPDATE schema_migrations SET error_message = %s WHERE id = %s"
-# Sent as one query: the server runs it as one implicit transaction, so the old success row steps aside atomically.
-FINISH_PROGRESS = """
-UPDATE schema_migrations SET status = 'superseded'
-WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
-UPDATE schema_migrations SET status = 'success', error_message = NULL, applied_at = now() WHERE id = %(id)s;
-"""
-RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
-FIND_BLOCKERS = """
-SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM now() - a.query_start)::int,
-       split_part(a.query, E'\\n', 1), l.mode, l.relation::regclass::text
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.granted AND l.pid <> pg_backend_pid()
-  AND l.relation = ANY (ARRAY(SELECT to_regclass(name) FROM unnest(%s::text[]) AS name))
-ORDER BY a.pid
-"""
 
 
 def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],

@@ -57,7 +57,7 @@ def verify(migrations_dir: Path, *, pending: bool = False, from_version: str | N
            to_version: str | None = None, scratch_url: str | None = None, allow_irreversible: bool = False,
            progress: Progress = lambda _: None) -> VerifyResult:
     """Verify the chosen migrations on a scratch database; never write to the target database."""
-    migrations = [parsing.parse_migration_file(p) for p in parsing.list_migration_files(migrations_dir)]
+    migrations = parsing.load_migrations(migrations_dir)
     pending_versions = read_pending_versions(migrations) if pending else None
     chosen = select_versions(migrations, pending_versions, from_version, to_version)
     if not chosen:
