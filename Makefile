@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test soak bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,16 @@ test: venv
 	@if [ -x $(PG15_BINDIR)/initdb ]; then \
 	  echo "== again on PostgreSQL 15 ($(PG15_BINDIR))"; \
 	  TEST_PG_BINDIR=$(PG15_BINDIR) $(BIN)/python -m pytest -q tests/behaviour; \
+	else echo "== PostgreSQL 15 binaries not found at $(PG15_BINDIR): skipped the second server version"; fi
+
+# The long form of the fault-injection tests (tests/behaviour/test_fault_injection.py): 200 migrations, runners
+# killed, terminated and the server restarted at random points, on both server versions. Each trial's story is
+# printed; SOAK_SEED=N replays the random choices of an earlier run.
+soak: venv
+	SOAK=1 $(BIN)/python -m pytest -q -s tests/behaviour/test_fault_injection.py
+	@if [ -x $(PG15_BINDIR)/initdb ]; then \
+	  echo "== again on PostgreSQL 15 ($(PG15_BINDIR))"; \
+	  SOAK=1 TEST_PG_BINDIR=$(PG15_BINDIR) $(BIN)/python -m pytest -q -s tests/behaviour/test_fault_injection.py; \
 	else echo "== PostgreSQL 15 binaries not found at $(PG15_BINDIR): skipped the second server version"; fi
 
 bench: venv

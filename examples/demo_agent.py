@@ -9,6 +9,7 @@ SKILL.md's workflow. Before apply or rollback (not a dry run) the person at the 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from migration_core import config, output  # noqa: E402
 from migration_tools import TOOLS, call_tool, needs_confirmation  # noqa: E402
 
 MODEL = os.environ.get("ANTHROPIC_MODEL", "claude-sonnet-4-5")
@@ -194,11 +196,28 @@ def summarise(name: str, document: dict[str, Any]) -> str:
     return f"exit 0, done: {', '.join(done) or 'nothing'}"
 
 
+@functools.cache
+def secrets() -> list[str]:
+    """Return the forms of the DB_URL password, which no transcript line may show."""
+    return config.password_forms(config.find_db_url())
+
+
+def say(text: str) -> None:
+    """Print one transcript line, redacted (the prompt, a model's answer or an argument may quote DB_URL)."""
+    print(output.redact(text, secrets()))
+
+
+def show_arguments(arguments: dict[str, Any]) -> str:
+    """Return a call's arguments as JSON, redacted value by value before serialisation."""
+    return json.dumps(output.redact(arguments, secrets()))
+
+
 def confirm(call: ToolCall, assume_yes: bool) -> bool:
     """Ask the person at the terminal before anything changes the database."""
-    question = f"  ? Execute {call.name} with plan id {call.arguments.get('plan_id')}? [y/N] "
+    question = output.redact(f"  ? Execute {call.name} with plan id {call.arguments.get('plan_id')}? [y/N] ",
+                             secrets())
     if assume_yes:
-        print(question + "y (--yes)")
+        say(question + "y (--yes)")
         return True
     try:
         return input(question).strip().lower() in ("y", "yes")
@@ -210,30 +229,31 @@ def confirm(call: ToolCall, assume_yes: bool) -> bool:
 def run_agent(prompt: str, migrations_dir: str, assume_yes: bool, max_turns: int = 12) -> int:
     skill = load_skill()
     brain = choose_brain(skill, prompt)
-    print(f"== Skill loaded: {skill.name}\n   {skill.description}\n== Brain: {brain.label}")
-    print(f"== Prompt\n   {prompt}")
+    say(f"== Skill loaded: {skill.name}\n   {skill.description}\n== Brain: {brain.label}")
+    say(f"== Prompt\n   {prompt}")
     results: list[dict[str, Any]] = []
     for _ in range(max_turns):
         action = brain.next(results)
         if isinstance(action, FinalAnswer):
-            print(f"== Final answer\n   {action.text}")
+            say(f"== Final answer\n   {action.text}")
             return 0
         results = []
         for call in action:
-            print(f"-> tool {call.name} {json.dumps(call.arguments)}")
+            say(f"-> tool {call.name} {show_arguments(call.arguments)}")
             if needs_confirmation(call.name, call.arguments) and not confirm(call, assume_yes):
                 result = {"ok": False, "error": {"code": "not_confirmed", "message": "The user declined.",
                                                  "hint": "Ask what they want to change."}}
             else:
                 result = call_tool(call.name, call.arguments, migrations_dir)
-            print(f"<- {summarise(call.name, result)}")
+            say(f"<- {summarise(call.name, result)}")
             results.append(result)
-    print("== Stopped: too many turns")
+    say("== Stopped: too many turns")
     return 1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Run a prompt through the migration assistant's tools.")
+    parser = argparse.ArgumentParser(description="Run a prompt through the migration assistant's tools.",
+                                     allow_abbrev=False)
     parser.add_argument("--prompt", help="the prompt (default: examples/demo_prompt.txt)")
     parser.add_argument("--prompt-file", type=Path, default=ROOT / "examples" / "demo_prompt.txt")
     parser.add_argument("--migrations-dir", default="migrations")

@@ -1,6 +1,6 @@
 """Apply pending migrations in order, each in its own transaction with its history row. See README.md#apply."""
-from migration_utils import (add_run_options, apply, base_parser, progress_printer, record_without_running, run,
-                             run_options)
+from migration_utils import (add_run_options, apply, base_parser, progress_printer, record_schema,
+                             record_without_running, run, run_options)
 
 
 def build_parser():
@@ -14,10 +14,14 @@ def build_parser():
                        help="record every migration up to VERSION as applied without running it")
     adopt.add_argument("--accept-checksum", metavar="VERSION",
                        help="after review, record the edited file of drifted VERSION as the applied one")
+    adopt.add_argument("--record-schema", action="store_true",
+                       help="after review, make the live schema the reference of the drift check (ends 'stale')")
     return parser
 
 
 def main(args):
+    if args.record_schema:
+        return record_schema(args.lock_timeout, args.dry_run)
     if args.baseline or args.accept_checksum:
         action = "baseline" if args.baseline else "accept_checksum"
         return record_without_running(args.migrations_dir, action, args.baseline or args.accept_checksum,

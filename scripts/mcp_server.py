@@ -27,6 +27,7 @@ def build_server(migrations_dir: str) -> Server:
     async def call(_ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         document = await anyio.to_thread.run_sync(call_tool, params.name, dict(params.arguments or {}),
                                                   migrations_dir)
+        # call_tool redacted the document value by value; the text content is the same document serialised.
         return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(document))],
                                     structured_content=document, is_error=not document.get("ok"))
 
@@ -40,7 +41,7 @@ async def serve(migrations_dir: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the migration tools over MCP (stdio).")
+    parser = argparse.ArgumentParser(description="Serve the migration tools over MCP (stdio).", allow_abbrev=False)
     parser.add_argument("--migrations-dir", default="migrations")
     anyio.run(serve, parser.parse_args().migrations_dir)
 

@@ -1,7 +1,9 @@
 """The agent tools (plan, apply, rollback, generate): names, JSON schemas, and how each maps to a script call.
 
 Shared by examples/demo_agent.py and scripts/mcp_server.py. Every call runs the real script as a subprocess with
---json, so an agent exercises exactly what a person at a terminal would. Imports: stdlib only.
+--json, so an agent exercises exactly what a person at a terminal would. Every document handed back is redacted
+value by value, like the scripts' own output, so no DB_URL password reaches an agent or a transcript.
+Imports: stdlib, and migration_core's config and output (both stdlib only).
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from migration_core import config, output
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -94,8 +98,16 @@ def call_tool(name: str, arguments: dict[str, Any], migrations_dir: str | Path) 
     except json.JSONDecodeError:
         document = {"ok": False, "error": {"code": "unexpected_error", "message": completed.stderr.strip()[-500:],
                                            "hint": "Run the script by hand to see what happened."}}
+    if not isinstance(document, dict):
+        document = {"ok": False, "error": {"code": "unexpected_error", "message": "The script printed no JSON object.",
+                                           "hint": "Run the script by hand to see what happened."}}
     document["exit_code"] = completed.returncode
-    return document
+    return redact(document)
+
+
+def redact(document: Any) -> Any:
+    """Return the document with every form of the DB_URL password removed from its string values."""
+    return output.redact(document, config.password_forms(config.find_db_url()))
 
 
 def tool_error(name: str, code: str, message: str, hint: str) -> dict[str, Any]:

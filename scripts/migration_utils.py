@@ -5,18 +5,22 @@ Scripts call base_parser() and run(); run() is the only place that catches error
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from migration_core import commands, config, output, parsing
+from migration_core import commands, config, output, parsing, running
 from migration_core.errors import MigrationError, UnexpectedError, UsageError
 from migration_core.model import HistoryRow, Migration, RunOptions, RunSettings
 
 compute_checksum = parsing.compute_checksum
 list_migration_files = parsing.list_migration_files
-plan, apply, rollback, generate = commands.plan, commands.apply, commands.rollback, commands.generate
+plan, apply, rollback, generate = commands.plan, running.apply, running.rollback, commands.generate
+record_schema = commands.record_schema
 schema_diff = commands.schema_diff
 record_without_running = commands.record_without_running
 
@@ -45,10 +49,26 @@ def get_applied_up_migrations(conn: Any) -> list[HistoryRow]:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UsageError, so --json still yields one JSON document on exit 2."""
+    """argparse that raises UsageError, so --json still yields one JSON document on exit 2, and answers --help
+    with one JSON document too under --json. Abbreviations are off: `--js` must not silently mean --json."""
+
+    command = ""        # set by run(): the JSON document's "command"
+    as_json = False     # set by run(): --json was given (it may come after --help, so argv decides, not parsing)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}.", hint=f"Run {self.prog} --help for usage.")
+
+    def print_help(self, file: Any = None) -> None:
+        if not self.as_json:
+            super().print_help(file)
+            return
+        document = {"schema_version": output.SCHEMA_VERSION, "command": self.command, "ok": True,
+                    "help": self.format_help()}
+        write(json.dumps(document, indent=2), sys.stdout)
 
 
 def base_parser(doc: str | None) -> ArgumentParser:
@@ -58,6 +78,8 @@ def base_parser(doc: str | None) -> ArgumentParser:
                         help="directory of migration files (default: migrations)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    parser.add_argument("--history-schema", metavar="NAME",
+                        help="schema of the history and snapshot tables (default: $MIGRATIONS_SCHEMA or public)")
     return parser
 
 
@@ -66,13 +88,13 @@ def add_run_options(parser: ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the exact SQL it would run; touch nothing")
     parser.add_argument("--plan-id", metavar="ID",
                         help="run only if the plan still has this id (from plan or --dry-run)")
-    parser.add_argument("--lock-timeout", type=float, default=60, metavar="SECONDS",
+    parser.add_argument("--lock-timeout", type=seconds, default=60, metavar="SECONDS",
                         help="runner lock: wait this long for another run to finish, then exit 3 (default 60)")
-    parser.add_argument("--lock-timeout-ms", type=non_negative_int, default=5000, metavar="MS",
+    parser.add_argument("--lock-timeout-ms", type=milliseconds, default=5000, metavar="MS",
                         help="table locks: each migration waits at most this long for a lock (default 5000)")
-    parser.add_argument("--statement-timeout-ms", type=non_negative_int, default=0, metavar="MS",
+    parser.add_argument("--statement-timeout-ms", type=milliseconds, default=0, metavar="MS",
                         help="each statement may run at most this long (default 0: no limit)")
-    parser.add_argument("--lock-retries", type=non_negative_int, default=3, metavar="N",
+    parser.add_argument("--lock-retries", type=retries, default=3, metavar="N",
                         help="retry a migration that timed out waiting for a lock N times (default 3)")
     parser.add_argument("--max-risk", choices=("low", "medium", "high"), default="medium",
                         help="refuse risk findings above this severity (default medium; see plan)")
@@ -91,22 +113,52 @@ def run_options(args: argparse.Namespace) -> RunOptions:
                       allow_schema_drift=args.allow_schema_drift)
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
+# Numeric flags are range-checked while parsing: a bad value is a usage error (exit 2) before anything connects,
+# never a server error blamed on a migration, and never an endless wait.
+MAX_LOCK_WAIT_S = 86_400            # a day: longer is a typo, not a plan
+MAX_PG_MS = 2_147_483_647           # the largest lock_timeout / statement_timeout PostgreSQL accepts
+MAX_LOCK_RETRIES = 100
+
+
+def bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:
+    """Return an argparse type: a whole number from low to high, else a one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {unit} from {low} to {high}, got {text!r}")
+        return value
+    return parse
+
+
+def seconds(text: str) -> float:
+    """Parse --lock-timeout: a finite number of seconds from 0 to MAX_LOCK_WAIT_S (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_LOCK_WAIT_S:  # false for nan too
+        raise argparse.ArgumentTypeError(f"expected a number of seconds from 0 to {MAX_LOCK_WAIT_S}, got {text!r}")
     return value
+
+
+milliseconds = bounded_int(0, MAX_PG_MS, "milliseconds")
+retries = bounded_int(0, MAX_LOCK_RETRIES, "retries")
 
 
 def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:
     """Parse arguments, run the action, print its result or error, and return the exit code."""
     as_json = "--json" in sys.argv[1:]
-    # DB_URL's password, and those of URLs given as arguments (--against, --scratch-url)
+    parser.command, parser.as_json = command, as_json
+    # DB_URL's password, and those of URLs given as arguments (--against, --scratch-url, also as --flag=URL)
     secrets = [form for url in [config.find_db_url(), *(a for a in sys.argv if "://" in a)]
                for form in config.password_forms(url)]
     result, error = None, None
     try:
         args = parser.parse_args()
+        config.set_history_schema(getattr(args, "history_schema", None))
         result = action(args)
         error = output.run_error(result)
     except MigrationError as err:
@@ -117,7 +169,7 @@ def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespa
     except Exception as err:  # the one catch-all: one line, traceback only with --debug
         if "--debug" in sys.argv[1:]:
             import traceback
-            traceback.print_exc()
+            write(output.redact(traceback.format_exc().rstrip(), secrets), sys.stderr)
         error = UnexpectedError(f"Unexpected error: {type(err).__name__}: {err}",
                                 hint="Run again with --debug for the traceback, and report it.")
     emit(command, result, error, as_json, secrets)
@@ -127,16 +179,27 @@ def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespa
 def emit(command: str, result: Any, error: MigrationError | None, as_json: bool, secrets: list[str]) -> None:
     """Print the result (stdout) and error (stderr for humans, inside the JSON document otherwise)."""
     if as_json:
-        print(output.redact(output.to_json(command, result, error), secrets))
+        write(output.to_json(command, result, error, secrets), sys.stdout)
         return
     if result is not None:
-        print(output.redact(output.to_human(command, result), secrets))
+        write(output.redact(output.to_human(command, result), secrets), sys.stdout)
     if error is not None:
-        print(output.redact(output.error_line(error), secrets), file=sys.stderr)
+        write(output.redact(output.error_line(error), secrets), sys.stderr)
+
+
+def write(text: str, stream: Any) -> None:
+    """Print text; when the reader has gone (`plan_migrations.py | head -1`), stop quietly, keeping the exit code."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        # The Python docs' recipe: point the descriptor at devnull, so the final flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def progress_printer(args: argparse.Namespace) -> Callable[[str], None]:
     """Return where progress lines go: stderr for humans, nowhere with --json."""
     if args.json:
         return lambda _line: None
-    return lambda line: print(line, file=sys.stderr, flush=True)
+    return lambda line: write(line, sys.stderr)

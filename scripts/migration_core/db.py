@@ -1,121 +1,157 @@
-"""All database access: connect, the history table, the advisory lock, running one step.
+"""All database access but running a step: connect, the history tables, tool-statement errors.
 
-The only module that imports psycopg2. Driver errors are converted to MigrationError here, at the boundary.
+With runner.py and lock.py, the only modules that import psycopg2. Driver errors are converted to MigrationError here,
+at the boundary. Every statement of the tool names its schema ({history}, {snapshots}, pg_catalog functions):
+migration SQL may change search_path, role and settings, and the tool must not follow (see reset_session).
 """
 from __future__ import annotations
 
-import signal
-import threading
-import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
+from psycopg2 import sql
 
+from . import config
 from .config import describe_target
-from .errors import ConfigError, Refused
-from .model import HistoryRow, Step, StepFailed
+from .errors import ConfigError, MigrationError, Refused, ServerError
+from .model import HistoryRow, Step
 
-APPLICATION_NAME = "migration-assistant"
-# Advisory locks are per database, so one constant key serialises all runners of one database.
-LOCK_KEY = 7_361_027_501
+APPLICATION_NAME = "migration-assistant"  # the lock connection adds "-lock": tell them apart in pg_stat_activity
+MAX_NOTICES = 1000  # per step: a migration that raises a million notices must not exhaust memory
 
+CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {schema}"
 CREATE_HISTORY_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
+CREATE TABLE {history} (
     id SERIAL PRIMARY KEY,
     version VARCHAR(64) NOT NULL,
     name TEXT NOT NULL,
     checksum TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT pg_catalog.now(),
     direction VARCHAR(8) NOT NULL,
     status VARCHAR(16) NOT NULL,
     error_message TEXT
 );
-
-CREATE UNIQUE INDEX IF NOT EXISTS idx_schema_migrations_version_dir
-    ON schema_migrations(version, direction)
-    WHERE status = 'success';
+CREATE UNIQUE INDEX idx_schema_migrations_version_dir ON {history} (version, direction) WHERE status = 'success';
 """
-HISTORY_TABLE_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+# Existence is checked first and the table created only when missing: a role that may write the history but does
+# not own it cannot run CREATE ... IF NOT EXISTS on an existing table ("must be owner").
+TABLE_EXISTS = "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(%s) || '.' || pg_catalog.quote_ident(%s))"
+SCHEMA_EXISTS = "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s"
 SELECT_HISTORY = """
 SELECT id, version, name, checksum, applied_at, direction, status, error_message
-FROM schema_migrations WHERE status <> 'superseded' ORDER BY id
+FROM {history} WHERE status <> 'superseded' ORDER BY id
 """
-# The old success row of the pair steps aside so the partial unique index admits the new one. Each statement
-# below that starts with it is sent as one query: one round trip, run by the server as one implicit transaction.
+# A success row steps aside for a new one of its pair only when the version's newest success is the other
+# direction (applied, then rolled back: it may be applied again). A version already applied (or already rolled back)
+# keeps its row, so the INSERT below hits the partial unique index: a double apply is refused, never recorded.
 SUPERSEDE_SUCCESS = """
-UPDATE schema_migrations SET status = 'superseded'
-WHERE version = %(version)s AND direction = %(direction)s AND status = 'success';
+UPDATE {history} SET status = 'superseded'
+WHERE version = %(version)s AND direction = %(direction)s AND status = 'success'
+  AND (SELECT h.direction FROM {history} h WHERE h.version = %(version)s AND h.status = 'success'
+       ORDER BY h.id DESC LIMIT 1) <> %(direction)s;
+"""
+# The row is written only while the run still holds the runner lock (held by pid lock_pid on the lock connection):
+# no row at all means the lock was lost, and the caller rolls the migration back.
+LOCK_STILL_HELD = """
+EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND pid = %(lock_pid)s
+        AND classid = %(lock_classid)s AND objid = %(lock_objid)s AND objsubid = 1)
 """
 RECORD_SUCCESS = SUPERSEDE_SUCCESS + """
-INSERT INTO schema_migrations (version, name, checksum, direction, status)
-VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success');
+INSERT INTO {history} (version, name, checksum, direction, status)
+SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'success' WHERE """ + LOCK_STILL_HELD + " RETURNING id"
+# Baseline rows get distinct, ordered times (one microsecond apart), and an accepted checksum keeps the time of the
+# row it replaces, so the application order never changes.
+RECORD_NOTED_SUCCESS = """
+INSERT INTO {history} (version, name, checksum, applied_at, direction, status, error_message)
+VALUES (%(version)s, %(name)s, %(checksum)s,
+        COALESCE(%(applied_at)s, pg_catalog.now() + %(position)s * interval '1 microsecond'), 'up', 'success', %(note)s)
 """
-# Baseline and accepted checksums are success rows whose error_message column carries a note saying so. An
-# accepted checksum keeps the applied_at of the row it supersedes, so the application order does not change.
-RECORD_NOTED_SUCCESS = SUPERSEDE_SUCCESS + """
-INSERT INTO schema_migrations (version, name, checksum, applied_at, direction, status, error_message)
-VALUES (%(version)s, %(name)s, %(checksum)s, COALESCE(%(applied_at)s, now()), 'up', 'success', %(note)s);
+SUPERSEDE_ACCEPTED = """
+UPDATE {history} SET status = 'superseded' WHERE version = %(version)s AND direction = 'up' AND status = 'success'
 """
 RECORD_FAILURE = """
-INSERT INTO schema_migrations (version, name, checksum, direction, status, error_message)
+INSERT INTO {history} (version, name, checksum, direction, status, error_message)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s)
 """
 # A non-transactional migration's row: written first as failed, kept current, turned into the success row.
 START_PROGRESS = RECORD_FAILURE + " RETURNING id"
-UPDATE_PROGRESS = "UPDATE schema_migrations SET error_message = %s WHERE id = %s"
+UPDATE_PROGRESS = "UPDATE {history} SET error_message = %s WHERE id = %s"
 FINISH_PROGRESS = SUPERSEDE_SUCCESS + """
-UPDATE schema_migrations SET status = 'success', error_message = NULL, applied_at = now() WHERE id = %(id)s;
+UPDATE {history} SET status = 'success', error_message = NULL, applied_at = pg_catalog.now()
+WHERE id = %(id)s AND """ + LOCK_STILL_HELD + " RETURNING id"
+# Everything a migration can leave in its session, undone before the tool writes its row or runs the next migration:
+# each migration runs as if in a fresh session, and nothing leaks to other clients through a transaction pool.
+RESET_SESSION = """
+RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; DISCARD SEQUENCES; DEALLOCATE ALL; CLOSE ALL;
+UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all();
 """
-RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
-FIND_BLOCKERS = """
-SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM now() - a.query_start)::int,
-       split_part(a.query, E'\\n', 1), l.mode, l.relation::regclass::text
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.granted AND l.pid <> pg_backend_pid()
-  AND l.relation = ANY (ARRAY(SELECT to_regclass(name) FROM unnest(%s::text[]) AS name))
-ORDER BY a.pid
+SET_LOCAL_TIMEOUTS = "SET LOCAL lock_timeout = {lock}; SET LOCAL statement_timeout = {statement}"
+SELECT_INVALID_INDEXES = """
+SELECT n.nspname, t.relname, c.relname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast_)?temp_'
+ORDER BY 1, 2, 3
 """
-TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s)"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(%s)"
+FIND_EXCLUSIVE_HOLDERS = """
+SELECT DISTINCT a.pid, a.application_name, a.state, l.mode, l.relation::pg_catalog.regclass::text
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_catalog.pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+ORDER BY a.pid LIMIT 5
+"""
 
 Connection = psycopg2.extensions.connection
-T = TypeVar("T")
+CONNECTION_GONE = ("57P", "08")  # admin shutdown / terminated, connection exceptions
 
 
-def connect(url: str, *, read_only: bool = False, label: str = "DB_URL") -> Connection:
+@lru_cache(maxsize=None)
+def tool_sql(template: str, schema: str | None = None) -> sql.Composed:
+    """Return one of the tool's statements with the history schema's tables filled in, quoted."""
+    name = schema or config.history_schema()
+    return sql.SQL(template).format(schema=sql.Identifier(name),
+                                    history=sql.Identifier(name, "schema_migrations"),
+                                    snapshots=sql.Identifier(name, "schema_migrations_snapshots"))
+
+
+def connect(url: str, *, read_only: bool = False, label: str = "DB_URL", role: str = "") -> Connection:
     """Open a connection; every failure becomes a ConfigError that names no password.
 
-    label names where the URL came from in messages: DB_URL, or the option that gave it (--against).
+    No libpq startup `options` are sent (PgBouncer rejects them): read-only work runs in BEGIN READ ONLY
+    transactions instead, which the server enforces. label names where the URL came from in messages.
     """
+    url = config.normalise_db_url(url, label)
     try:
         query = parse_qs(urlsplit(url).query)
-        well_formed = url.startswith(("postgresql://", "postgres://"))
     except ValueError:
-        well_formed = False
-    if not well_formed:
-        raise ConfigError(f"{label} is not a valid PostgreSQL URL.", code="bad_db_url",
-                          hint="Use the form postgresql://user:password@host:5432/dbname.")
-    options: dict[str, object] = {}
+        query = {}
+    keywords: dict[str, object] = {}
     if "application_name" not in query:
-        options["application_name"] = APPLICATION_NAME
+        keywords["application_name"] = APPLICATION_NAME + role
     if "connect_timeout" not in query:
-        options["connect_timeout"] = 10
-    if read_only:
-        # Enforced by the server, set in the startup packet: plan and dry runs cannot write, at no extra round trip.
-        # Added to the URL's own options, if any (the keyword wins over the URL's).
-        options["options"] = " ".join([*query.get("options", []), "-c default_transaction_read_only=on"])
+        keywords["connect_timeout"] = 10
     try:
-        conn = psycopg2.connect(url, **options)
+        conn = psycopg2.connect(url, **keywords)
     except psycopg2.OperationalError as err:
         raise classify_connect_error(str(err), url, label) from None
     except psycopg2.Error as err:
         raise ConfigError(f"{label} is malformed: {first_line(str(err))}", code="bad_db_url",
                           hint="Use the form postgresql://user:password@host:5432/dbname.") from None
-    conn.autocommit = read_only  # read-only work needs no BEGIN round trip
+    if read_only:
+        conn.set_session(readonly=True)  # psycopg2 opens each transaction with BEGIN READ ONLY
+    conn.notices = deque(maxlen=MAX_NOTICES)
     return conn
+
+
+def own_application_name(conn: Connection) -> str | None:
+    """Return the name the tool gave a connection in pg_stat_activity; None when the URL set its own."""
+    name = conn.get_dsn_parameters().get("application_name")
+    return name if name == APPLICATION_NAME else None
 
 
 def classify_connect_error(text: str, url: str, label: str = "DB_URL") -> ConfigError:
@@ -142,118 +178,143 @@ def first_line(text: str) -> str:
     return text.strip().split("\n")[0]
 
 
-def ensure_schema_table(conn: Connection) -> None:
-    """Create schema_migrations and its partial unique index if they do not exist."""
-    with conn.cursor() as cur:
-        cur.execute(CREATE_HISTORY_TABLE)
-    conn.commit()
+def is_connection_gone(conn: Connection, err: psycopg2.Error) -> bool:
+    """Return whether an error means the session is gone (terminated, server stopped, network lost)."""
+    return bool(conn.closed) or (err.pgcode or "").startswith(CONNECTION_GONE) or (
+        err.pgcode is None and isinstance(err, psycopg2.OperationalError))
 
 
-def load_history(conn: Connection) -> list[HistoryRow] | None:
-    """Return every non-superseded history row in id order, or None when there is no history table."""
-    with conn.cursor() as cur:
-        cur.execute(HISTORY_TABLE_EXISTS)
-        if not cur.fetchone()[0]:
-            return None
-        cur.execute(SELECT_HISTORY)
-        rows = [HistoryRow(*row) for row in cur.fetchall()]
-    if not conn.autocommit:
-        conn.commit()
-    return rows
+def server_failure(conn: Connection, err: psycopg2.Error, doing: str) -> MigrationError:
+    """Describe a failure of one of the tool's own statements: what it is, its SQLSTATE, and what to do."""
+    state = err.pgcode
+    if is_connection_gone(conn, err):
+        return ConfigError(f"The connection to PostgreSQL was lost while {doing}.", code="connection_lost",
+                           hint="Check the server, then run python scripts/plan_migrations.py to see the state.")
+    message = f"{(err.diag.message_primary or first_line(str(err))).rstrip('.')} (SQLSTATE {state}, while {doing})."
+    schema = config.history_schema()
+    if state == "42501":
+        return ConfigError(f"Permission denied: {message}", code="permission_denied", sqlstate=state,
+                           hint=f"Grant the role SELECT, INSERT, UPDATE on {schema}.schema_migrations and "
+                                f"{schema}.schema_migrations_snapshots and USAGE on their sequences, or use their owner.")
+    if state == "25006":
+        return ConfigError(f"The server is read-only: {message}", code="read_only", sqlstate=state,
+                           hint="Point DB_URL at the primary (not a replica), and check default_transaction_read_only "
+                                "for this role and database.")
+    if state == "57014":
+        return ServerError(f"A statement of the tool was cancelled: {message}", code="statement_timeout",
+                           sqlstate=state, hint="Check statement_timeout in DB_URL's options and the role's and "
+                                                "database's settings; raise or unset it for migrations.")
+    if state == "55P03":
+        return ServerError(f"A statement of the tool waited too long for a lock: {message}", code="lock_not_available",
+                           sqlstate=state, hint="Another session holds a lock the tool needs; wait for it, then run "
+                                                "the command again.")
+    return ServerError(f"The server refused a statement of the tool: {message}", sqlstate=state,
+                       hint="Fix the cause the server names, then run python scripts/plan_migrations.py.")
 
 
 @contextmanager
-def advisory_lock(conn: Connection, timeout_s: float) -> Iterator[None]:
-    """Hold the migration lock for the block; wait up to timeout_s, then refuse."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    with conn.cursor() as cur:
-        while True:
-            cur.execute(TRY_ADVISORY_LOCK, (LOCK_KEY,))
-            if cur.fetchone()[0]:
-                break
-            # End the try's transaction before waiting: an idle transaction holding a snapshot would make the
-            # running runner's CREATE INDEX CONCURRENTLY wait for us, while we wait for it.
-            conn.rollback()
-            if time.monotonic() >= deadline:
-                raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s).",
-                              code="lock_timeout",
-                              hint="Wait for the other run to finish, then run the command again "
-                                   "(or raise --lock-timeout).")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-    conn.commit()
+def server_errors(conn: Connection, doing: str, details: Callable[[], dict[str, Any]] = dict) -> Iterator[None]:
+    """Turn a driver error raised in the block into the MigrationError it stands for, with partial results."""
     try:
         yield
-    finally:
-        if not conn.closed:
-            conn.rollback()
-            with conn.cursor() as cur:
-                cur.execute(ADVISORY_UNLOCK, (LOCK_KEY,))
-            conn.commit()
-
-
-@contextmanager
-def cancel_on_signal(conn: Connection) -> Iterator[list[int]]:
-    """Turn SIGINT/SIGTERM into a server-side cancel, so Ctrl-C stops a long migration instead of waiting."""
-    received: list[int] = []
-
-    def cancel(signum: int, _frame: object) -> None:
-        received.append(signum)
-        conn.cancel()  # the running statement fails with 57014 and its transaction rolls back
-
-    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def run_in_worker(work: Callable[[], T]) -> T:
-    """Run work in a thread while the main thread waits, so signal handlers run at once.
-
-    libpq blocks in C, where Python cannot run a handler; a worker keeps queries at full blocking speed while the
-    main thread, waiting in short joins, can cancel them (psycopg2's cancel() is safe from another thread).
-    """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = work()
-        except BaseException as err:  # handed to the main thread, which raises it
-            outcome["error"] = err
-
-    worker = threading.Thread(target=target, name="migration-runner", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]  # type: ignore[no-any-return]
-
-
-def record_failure(conn: Connection, row: dict[str, str], failure: StepFailed) -> None:
-    """Roll the failed migration back, then write its failed row in a transaction of its own."""
-    try:
-        conn.rollback()
-        with conn.cursor() as cur:
-            cur.execute(RECORD_FAILURE, {**row, "error_message": failure.describe()})
-        conn.commit()
-    except psycopg2.Error:
-        if conn.closed:
-            raise ConfigError("The connection to PostgreSQL was lost while recording a failed migration.",
-                              code="connection_lost",
-                              hint="Run python scripts/plan_migrations.py to check the state.") from None
+    except psycopg2.Error as err:
+        error = server_failure(conn, err, doing)
+        error.details.update(details())
+        raise error from None
+    except MigrationError as err:
+        for key, value in details().items():
+            err.details.setdefault(key, value)
         raise
 
 
-def record_noted_successes(conn: Connection, rows: list[dict[str, str]]) -> None:
+def set_local_timeouts(conn: Connection, lock_ms: int, statement_ms: int) -> None:
+    """Bound every query of the current transaction: a read never waits behind a table lock without end."""
+    with conn.cursor() as cur:
+        cur.execute(SET_LOCAL_TIMEOUTS.format(lock=int(lock_ms), statement=int(statement_ms)))
+
+
+def history_table_exists(conn: Connection, table: str = "schema_migrations") -> bool:
+    with conn.cursor() as cur:
+        cur.execute(TABLE_EXISTS, (config.history_schema(), table))
+        return cur.fetchone()[0] is not None
+
+
+def ensure_schema_table(conn: Connection) -> None:
+    """Create the history schema, table and partial unique index when missing, and commit."""
+    if not history_table_exists(conn):
+        with conn.cursor() as cur:
+            if not schema_exists(cur):
+                cur.execute(tool_sql(CREATE_SCHEMA))
+            cur.execute(tool_sql(CREATE_HISTORY_TABLE))
+    conn.commit()
+
+
+def schema_exists(cur: Any) -> bool:
+    cur.execute(SCHEMA_EXISTS, (config.history_schema(),))
+    return cur.fetchone() is not None
+
+
+def load_history(conn: Connection) -> list[HistoryRow] | None:
+    """Return every non-superseded history row in id order, or None when there is no history table.
+
+    Reads in the caller's transaction (a read-only one for plan), which the caller ends.
+    """
+    if not history_table_exists(conn):
+        return None
+    with conn.cursor() as cur:
+        cur.execute(tool_sql(SELECT_HISTORY))
+        return [HistoryRow(*row) for row in cur.fetchall()]
+
+
+def find_invalid_indexes(conn: Connection) -> list[dict[str, str]]:
+    """Return the user's INVALID indexes (left by a failed CREATE INDEX CONCURRENTLY): schema, table, index."""
+    with conn.cursor() as cur:
+        cur.execute(SELECT_INVALID_INDEXES)
+        return [{"schema": s, "table": t, "index": i} for s, t, i in cur.fetchall()]
+
+
+def describe_exclusive_holders(conn: Connection) -> str:
+    """Name the sessions holding ACCESS EXCLUSIVE locks in this database (what a catalog read waits behind)."""
+    with conn.cursor() as cur:
+        cur.execute(FIND_EXCLUSIVE_HOLDERS)
+        rows = cur.fetchall()
+    if not rows:
+        return "the session holding it was gone by the time it was looked up"
+    return "; ".join(f"pid {pid} ({app or 'no application_name'}, {state}) holds {mode} on {relation}"
+                     for pid, app, state, mode, relation in rows)
+
+
+def record_failure(conn: Connection, row: dict[str, str], description: str) -> None:
+    """Roll the failed migration back, then write its failed row in a transaction of its own."""
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute(tool_sql(RECORD_FAILURE), {**row, "error_message": description})
+    conn.commit()
+
+
+def record_noted_successes(conn: Connection, rows: list[dict[str, Any]], accepted: bool) -> None:
     """Write success rows that record a migration without running it (baseline, accepted checksum), atomically."""
     with conn.cursor() as cur:
-        for row in rows:
-            cur.execute(RECORD_NOTED_SUCCESS, {**row, "direction": "up"})
+        for position, row in enumerate(rows):
+            # An accepted checksum replaces the applied row; a baseline row replaces only a rolled-back one.
+            cur.execute(tool_sql(SUPERSEDE_ACCEPTED if accepted else SUPERSEDE_SUCCESS), {**row, "direction": "up"})
+            cur.execute(tool_sql(RECORD_NOTED_SUCCESS), {**row, "position": position})
     conn.commit()
+
+
+def already_recorded(step: Step) -> Refused:
+    """The refusal when the history already has the row this run was about to write (another run wrote it)."""
+    state = "applied" if step.direction == "up" else "rolled back"
+    return Refused(f"Migration {step.version} is already recorded as {state} (by another run or by hand); this "
+                   f"run's {step.direction} of it was not recorded.", code="already_recorded",
+                   hint="Run python scripts/plan_migrations.py to see the state before running anything again.")
+
+
+def take_notices(conn: Connection) -> list[str]:
+    """Return and clear the NOTICE/WARNING messages the server sent since the last call."""
+    notices = [n.rstrip("\n") for n in conn.notices]
+    conn.notices.clear()
+    return notices
 
 
 def connection_lost(step: Step, progress: tuple[int, int] | None = None) -> ConfigError:
@@ -261,8 +322,9 @@ def connection_lost(step: Step, progress: tuple[int, int] | None = None) -> Conf
     if progress is None:
         effect = "its transaction was rolled back by the server, so nothing of it was applied."
     else:
-        effect = (f"it ran statement by statement: {progress[0]} of {progress[1]} statements had completed and "
-                  "stay applied (the one running was rolled back).")
+        done, total = progress
+        effect = (f"it ran statement by statement: {done} of {total} statements had completed and stay applied"
+                  + (f"; statement {done + 1} was running and may have completed." if done < total else "."))
     return ConfigError(
         f"The connection to PostgreSQL was lost while running {step.version} ({step.direction}); {effect}",
         code="connection_lost",

@@ -11,12 +11,13 @@ class MigrationError(Exception):
     code = "error"
 
     def __init__(self, message: str, *, hint: str = "", code: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: dict[str, Any] | None = None, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         if code:
             self.code = code
+        self.sqlstate = sqlstate  # the server's SQLSTATE, when the server raised it
         # Partial results (e.g. versions applied before the failure) ride along for the JSON output.
         self.details = details or {}
 
@@ -38,6 +39,13 @@ class Interrupted(MigrationError):
 
     exit_code = 1
     code = "interrupted"
+
+
+class ServerError(MigrationError):
+    """One of the tool's own statements failed on the server (a timeout, a read-only server, a missing privilege)."""
+
+    exit_code = 1
+    code = "server_error"
 
 
 class UsageError(MigrationError):

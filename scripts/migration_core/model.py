@@ -102,6 +102,7 @@ class StepDone:
     name: str
     direction: Direction
     duration_ms: float
+    notices: tuple[str, ...] = ()    # RAISE NOTICE / WARNING messages the migration sent
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class StepFailed:
     path: Path
     statements_done: int | None = None   # non-transactional migrations: statements that completed
     statements_total: int | None = None
+    notices: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """Return the text stored in error_message and shown to users."""
@@ -174,6 +176,15 @@ class SchemaDiffResult:
 
 
 @dataclass(frozen=True)
+class SchemaRecordResult:
+    """The live schema recorded as the drift check's reference, after review (apply --record-schema)."""
+
+    previous_status: str    # what the check said before: clean, drift, stale, no_snapshot
+    changes: list[Any]      # schema_diff.SchemaChange: what the new reference accepts
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
 class PlanResult:
     plan: Plan
     migrations_dir: Path
@@ -181,6 +192,7 @@ class PlanResult:
     target: str | None = None
     risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk, pending only
     schema: Any = None                                       # schema_check.SchemaCheck; None: not checked
+    invalid_indexes: list[dict[str, str]] = field(default_factory=list)  # schema, table, index: failed builds
 
 
 @dataclass(frozen=True)

@@ -7,26 +7,42 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, SchemaDiffResult, Step,
-                    StepFailed)
+from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, SchemaDiffResult,
+                    SchemaRecordResult, Step, StepFailed)
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
 # Plus risk_report.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
-Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | Any
+Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | Any
+RECORD_SCHEMA = "python scripts/apply_migrations.py --record-schema"
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every secret (the DB_URL password, raw and decoded) in text leaving the process."""
+def redact(value: Any, secrets: list[str]) -> Any:
+    """Replace every secret (the forms of config.password_forms) in a text, or in each string value of a document.
+
+    Documents are redacted value by value before serialisation: JSON escaping would hide a password with '"', '\\'
+    or non-ASCII in it, and keys are never touched. A secret shorter than 4 characters is replaced only where it
+    stands alone (no letter, digit or '_' either side), so a password such as "app" still hides "u:app@host" but
+    leaves "applied" readable; the price is that a word equal to such a password is masked too.
+    """
+    import re  # local: the module's imports belong to the output renderers
+    if isinstance(value, dict):
+        return {key: redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(item, secrets) for item in value]
+    if not isinstance(value, str):
+        return value
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+        if len(secret) >= 4:
+            value = value.replace(secret, "***")
+        elif secret:
+            value = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", value)
+    return value
 
 
 def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
     """Return (error, json, human) renderers of a lint or verify result, or None for the core results."""
-    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult)):
+    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult, SchemaRecordResult)):
         return None
     # Imported on demand: their modules pull in the risk rules and snapshot code, which plan and apply start-up
     # need not pay for (issue 2's speed targets).
@@ -79,8 +95,9 @@ def failure_error(f: StepFailed) -> MigrationFailed:
 
 # ---- JSON ------------------------------------------------------------------------------------------------
 
-def to_json(command: str, result: Result | None, error: MigrationError | None) -> str:
-    """Return the one JSON document a command prints."""
+def to_json(command: str, result: Result | None, error: MigrationError | None,
+            secrets: list[str] | None = None) -> str:
+    """Return the one JSON document a command prints, every secret in its string values redacted."""
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": command, "ok": error is None}
     if result is not None:
         doc.update(json_payload(result))
@@ -89,10 +106,15 @@ def to_json(command: str, result: Result | None, error: MigrationError | None) -
     if error is not None:
         doc.update(error.details)
         doc["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
-    return json.dumps(doc, indent=2, default=json_default)
+        if getattr(error, "sqlstate", None) is not None:
+            doc["error"]["sqlstate"] = error.sqlstate
+    # Round trip through json_default first, so Path and datetime values are strings the redaction can see.
+    plain = json.loads(json.dumps(doc, default=json_default))
+    return json.dumps(redact(plain, secrets or []), indent=2)
 
 
 def json_default(value: object) -> object:
+    """Serialise the values json cannot: paths and timestamps become strings (to_json redacts them afterwards)."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, datetime):
@@ -114,7 +136,9 @@ def json_payload(result: Result) -> dict[str, Any]:
                 "missing": [row_json(r) for r in p.missing],
                 "out_of_order": [migration_json(m) for m in p.out_of_order],
                 "schema_check": result.schema.status if result.schema else "skipped",
+                "schema_check_reason": result.schema.reason if result.schema else "--no-schema-check",
                 "schema_drift": [c.to_dict() for c in result.schema.changes] if result.schema else [],
+                "invalid_indexes": result.invalid_indexes,
                 "failed": [row_json(r) | {"direction": r.direction, "error_message": r.error_message}
                            for r in p.failed]}
     if isinstance(result, RunResult):
@@ -125,11 +149,16 @@ def json_payload(result: Result) -> dict[str, Any]:
             if result.dry_run else [],
             key: [d.version for d in result.done],
             "durations_ms": {d.version: d.duration_ms for d in result.done},
+            "notices": {s.version: list(s.notices) for s in [*result.done, *filter(None, [result.failed])]
+                        if s.notices},
         }
         payload["failed"] = failed_json(result.failed)
         return payload
     if isinstance(result, SchemaDiffResult):
         return {"reference": result.reference, "status": result.status,
+                "differences": [c.to_dict() for c in result.changes]}
+    if isinstance(result, SchemaRecordResult):
+        return {"dry_run": result.dry_run, "recorded": not result.dry_run, "previous_status": result.previous_status,
                 "differences": [c.to_dict() for c in result.changes]}
     if isinstance(result, RecordResult):
         key = "baselined" if result.action == "baseline" else "accepted_checksum"
@@ -184,6 +213,8 @@ def to_human(command: str, result: Result) -> str:
             return "No snapshot matches the applied migrations yet: the next apply or rollback records one."
         return "\n".join([f"Live schema vs {result.reference}: {len(result.changes)} difference(s)."] +
                          [f"  {c.describe()}" for c in result.changes])
+    if isinstance(result, SchemaRecordResult):
+        return human_schema_record(result)
     if isinstance(result, RecordResult):
         what = "baseline: recorded as applied without running" if result.action == "baseline" else \
             "accepted the reviewed checksum change of"
@@ -218,6 +249,8 @@ def human_plan(result: PlanResult) -> str:
     lines += [f"  FAILED   {r.version} ({r.direction}) at {r.applied_at:%Y-%m-%d %H:%M:%S}: {r.error_message}"
               for r in p.failed]
     lines += human_schema(result)
+    lines += [f"  INVALID  index {i['schema']}.{i['index']} on {i['table']}: left by a failed CREATE INDEX "
+              f"CONCURRENTLY; drop it (DROP INDEX CONCURRENTLY) and build it again" for i in result.invalid_indexes]
     if p.blocked:
         lines.append("Drift or missing files: apply and rollback will refuse until the files match what was applied.")
     elif p.pending:
@@ -237,8 +270,19 @@ def human_schema(result: PlanResult) -> list[str]:
         return [f"  SCHEMA   {c.describe()}" for c in check.changes] + [
             "Live schema changed outside the migrations: apply and rollback will refuse (--allow-schema-drift)."]
     if check.status == "stale":
-        return ["Schema check: the last snapshot predates the last run; the next apply or rollback records one."]
+        return [f"  SCHEMA?  {c.describe()}" for c in check.changes] + [
+            f"Schema check: stale ({len(check.changes)} difference(s) from the last snapshot, shown above): "
+            f"{check.reason}."]
+    if check.status == "skipped":
+        return [f"Schema check: skipped: {check.reason}."]
     return []
+
+
+def human_schema_record(result: SchemaRecordResult) -> str:
+    lines = [f"  {c.describe()}" for c in result.changes]
+    verb = "Would record" if result.dry_run else "Recorded"
+    return "\n".join(lines + [f"{verb} the live schema as the reference of the drift check (it was "
+                              f"{result.previous_status}; {len(result.changes)} difference(s) accepted)."])
 
 
 def note_label(row: HistoryRow) -> str:
@@ -281,5 +325,6 @@ def human_run(result: RunResult) -> str:
 
 
 def error_line(error: MigrationError) -> str:
-    """Return the one line a human sees for an error."""
-    return f"error: {error.message}" + (f" Hint: {error.hint}" if error.hint else "")
+    """Return the one line a human sees for an error (a server message spanning lines is joined into it)."""
+    line = f"error: {error.message}" + (f" Hint: {error.hint}" if error.hint else "")
+    return " ".join(line.split("\n"))

@@ -22,6 +22,10 @@ DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNOREC
 MAX_TIMEOUT_MS = 2_147_483_647  # lock_timeout and statement_timeout are int4 milliseconds
 UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+# Control characters (C0, DEL and C1) but tab and line feed; a carriage return is a line break, normalised first.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC "
+            "FS GS RS US").split()
 
 
 def compute_checksum(sql_text: str) -> str:
@@ -42,11 +46,31 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
                          code="no_migrations_dir")
     # scandir and plain-name sorting: a thousand Path comparisons cost more than the rest of listing
     with os.scandir(migrations_dir) as entries:
-        names = sorted(e.name for e in entries if e.name.lower().endswith(".sql") and e.is_file())
-    files = [migrations_dir / name for name in names]
+        found = sorted(((e.name, entry_problem(e)) for e in entries if e.name.lower().endswith(".sql")),
+                       key=lambda pair: pair[0])
+    for name, problem in found:
+        if problem:  # named like a migration: skipping it would silently leave a migration out
+            raise InvalidMigrationFile(f"{migrations_dir / name}: {problem}.",
+                                       hint="Every *.sql entry of the migrations directory must be a migration "
+                                            "file (or a symbolic link to one): fix it, or move it elsewhere.")
+    files = [migrations_dir / name for name, _ in found]
     for path in files:
         check_file_name(path)
     return files
+
+
+def entry_problem(entry: os.DirEntry[str]) -> str | None:
+    """Return what keeps a directory entry from being read as a migration file, or None if it can be."""
+    try:
+        if entry.is_file():  # follows a symbolic link
+            return None
+        if entry.is_dir():
+            return "is a directory, not a migration file"
+    except OSError as err:  # e.g. a loop of symbolic links
+        return f"is a symbolic link that cannot be followed ({err.strerror})"
+    if entry.is_symlink():
+        return f"is a symbolic link to {os.readlink(entry.path)}, which does not exist"
+    return "is not a regular file"
 
 
 def load_migrations(migrations_dir: Path) -> list[Migration]:
@@ -71,7 +95,11 @@ def check_file_name(path: Path) -> re.Match[str]:
 def parse_migration_file(path: Path) -> Migration:
     """Read and parse one migration file."""
     match = check_file_name(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InvalidMigrationFile(f"{path}: cannot be read ({err.strerror}).",
+                                   hint="Make the file readable by the user running the tool.") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -84,6 +112,7 @@ def parse_migration_file(path: Path) -> Migration:
 def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
     """Split a migration's text into its up and down sections (the design's section rules)."""
     text = normalise_newlines(text)
+    check_characters(text, path)
     lines = text.split("\n")
     sections: dict[str, tuple[int, int]] = {}  # direction -> (marker line index, end index)
     current: str | None = None
@@ -173,6 +202,25 @@ def section_text(lines: list[str], marker_index: int, end_index: int) -> tuple[s
     while start < end_index and not lines[start].strip():
         start += 1  # skip blank lines so server error positions map to the right file line
     return "\n".join(lines[start:end_index]).rstrip() + "\n", start + 1
+
+
+def check_characters(text: str, path: Path) -> None:
+    """Refuse control characters other than tab and newline: the server must run exactly the SQL a reviewer saw.
+
+    A NUL ends the C string the driver sends, so everything after it would be silently dropped; the others are
+    invisible in most editors and diffs.
+    """
+    found = CONTROL.search(text)
+    if found:
+        code = ord(found.group())
+        name = C0_NAMES[code] if code < 32 else "DEL" if code == 127 else "C1 control"
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - text.rfind("\n", 0, found.start())
+        raise InvalidMigrationFile(
+            f"{path}:{line}: control character U+{code:04X} ({name}) at column {column}; a migration file may hold "
+            "no control characters but tab and line breaks.",
+            hint="Remove it (editors often hide it). To put such a character into data, write an escape, "
+                 "e.g. E'\\x07' or chr(7).")
 
 
 def has_sql(text: str) -> bool:

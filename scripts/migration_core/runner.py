@@ -1,7 +1,8 @@
 """Runs one migration step on the server: timeouts, lock retries, one transaction or statement by statement.
 
-Part of the database layer with db.py (the two modules that import psycopg2). Driver errors become StepFailed
-(the migration's own SQL failed) or ConfigError (the connection is gone), here at the boundary.
+Part of the database layer with db.py and lock.py (the modules that import psycopg2). Driver errors become
+StepFailed (the migration's own SQL failed), ConfigError (the connection is gone) or a refusal (the history already
+has the row), here at the boundary.
 """
 from __future__ import annotations
 
@@ -10,34 +11,57 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg2
+from psycopg2 import sql
 
-from .db import (FIND_BLOCKERS, FINISH_PROGRESS, RECORD_SUCCESS, RESET_TIMEOUTS, START_PROGRESS, UPDATE_PROGRESS,
-                 Connection, connection_lost, first_line, record_failure)
-from .errors import ConfigError
+from .db import (FINISH_PROGRESS, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS, Connection,
+                 already_recorded, connection_lost, first_line, is_connection_gone, record_failure, server_failure,
+                 take_notices, tool_sql)
+from .errors import ConfigError, Refused
+from .lock import RunnerLock
 from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
 LOCK_NOT_AVAILABLE = "55P03"
+UNIQUE_VIOLATION = "23505"
+FIND_BLOCKERS = """
+SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM pg_catalog.now() - a.query_start)::int,
+       pg_catalog.split_part(a.query, E'\\n', 1), l.mode, l.relation::pg_catalog.regclass::text
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+  AND l.relation = ANY (ARRAY(SELECT pg_catalog.to_regclass(name) FROM unnest(%s::text[]) AS name))
+ORDER BY a.pid
+"""
+SELECT_INVALID_ON_TABLE = """
+SELECT n.nspname, c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indrelid = pg_catalog.to_regclass(%s) AND NOT i.indisvalid
+"""
+DROP_INDEX = "DROP INDEX IF EXISTS {index}"
+SET_TIMEOUTS = "SET lock_timeout = {lock}; SET statement_timeout = {statement}"
+RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
+Stop = Callable[[], bool]
 
 
-def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],
-             stop: Callable[[], bool] = lambda: False) -> StepDone | StepFailed:
+def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement], lock: RunnerLock,
+             stop: Stop = lambda: False) -> StepDone | StepFailed:
     """Run one migration section; on failure it is rolled back (or reported part way) and recorded.
 
     stop() says a signal arrived: no retry starts after it.
     """
     started = time.perf_counter()
+    take_notices(conn)
     if step.migration.transactional:
         failure = with_lock_retries(conn, settings, statements, stop,
-                                    lambda: run_in_transaction(conn, step, settings))
+                                    lambda: run_in_transaction(conn, step, settings, lock))
         if failure:
-            record_failure(conn, history_row(step), failure)
+            record_failure(conn, history_row(step), failure.describe())
     else:
-        failure = run_statement_by_statement(conn, step, settings, statements, stop)
+        failure = run_statement_by_statement(conn, step, settings, statements, lock, stop)
+    notices = tuple(take_notices(conn))
     if failure:
-        return failure
+        return replace(failure, notices=notices)
     return StepDone(step.version, step.migration.name, step.direction,
-                    round((time.perf_counter() - started) * 1000, 1))
+                    round((time.perf_counter() - started) * 1000, 1), notices)
 
 
 def history_row(step: Step) -> dict[str, str]:
@@ -45,86 +69,211 @@ def history_row(step: Step) -> dict[str, str]:
     return {"version": m.version, "name": m.name, "checksum": m.checksum, "direction": step.direction}
 
 
-def timeouts_sql(step: Step, settings: RunSettings, scope: str) -> str:
-    """Return the SET statements for this migration's timeouts (integers we parsed, never user text)."""
-    lock, statement = settings.for_migration(step.migration)
-    return f"SET {scope}lock_timeout = {int(lock)}; SET {scope}statement_timeout = {int(statement)};\n"
-
-
-def run_in_transaction(conn: Connection, step: Step, settings: RunSettings) -> StepFailed | None:
-    """Run the section and its success row in one transaction; on error roll back and describe it."""
-    sql, first_line_no = step.migration.section(step.direction)
+def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock: RunnerLock) -> StepFailed | None:
+    """Run the section, reset the session, and write the success row, all in one transaction."""
+    sql_text, first_line_no = step.migration.section(step.direction)
+    lock_ms, statement_ms = settings.for_migration(step.migration)
     # The timeouts travel in the migration's own round trip; they occupy the one line before the section.
-    sent = timeouts_sql(step, settings, "LOCAL ") + sql
+    sent = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {int(statement_ms)};\n" + sql_text
     try:
         with conn.cursor() as cur:
             cur.execute(sent)  # no parameters: a % in the migration stays a %
-            cur.execute(RECORD_SUCCESS, history_row(step))
-        conn.commit()
-        return None
     except psycopg2.Error as err:
         failure = describe_failure(conn, err, step, sent, first_line_no - 1)
         conn.rollback()
         return failure
+    record_success(conn, step, lock)
+    return None
+
+
+def record_success(conn: Connection, step: Step, lock: RunnerLock) -> None:
+    """Reset the session and write the success row in the migration's transaction, then commit both."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(RESET_SESSION)
+            cur.execute(tool_sql(RECORD_SUCCESS), history_row(step) | lock.guard())
+            written = cur.fetchone() is not None
+        if not written:
+            raise lock_lost(step)
+        conn.commit()
+    except psycopg2.Error as err:
+        if not conn.closed:
+            conn.rollback()
+        if err.pgcode == UNIQUE_VIOLATION:
+            raise already_recorded(step) from None
+        if is_connection_gone(conn, err):
+            raise connection_lost(step) from None
+        raise server_failure(conn, err, f"recording {step.version} (its changes were rolled back)") from None
+    except Refused:
+        conn.rollback()
+        raise
+
+
+def lock_lost(step: Step) -> Refused:
+    return Refused(f"The runner lock was lost before {step.version} was recorded (its lock connection ended); its "
+                   "changes were rolled back.", code="lock_lost",
+                   hint="Check for sessions ended by an administrator or idle timeouts, then run "
+                        "python scripts/plan_migrations.py and the command again.")
 
 
 def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],
-                               stop: Callable[[], bool]) -> StepFailed | None:
+                               lock: RunnerLock, stop: Stop) -> StepFailed | None:
     """Run a `-- TRANSACTION: none` section one statement at a time, keeping count in its history row."""
     total, completed = len(statements), 0
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             # Written first and kept current, so even a killed runner leaves an accurate count behind.
-            cur.execute(START_PROGRESS, {**history_row(step), "error_message": progress_note(0, total)})
+            cur.execute(tool_sql(START_PROGRESS),
+                        {**history_row(step), "error_message": progress_note(0, total, statements[0])})
             row_id = cur.fetchone()[0]
         for done, statement in enumerate(statements):
+            if done:  # written before the statement is sent: from now on it may have completed
+                update_progress(conn, progress_note(done, total, statement), row_id)
             failure = with_lock_retries(conn, settings, [statement], stop,
-                                        lambda s=statement: run_one_statement(conn, step, settings, s))
-            with conn.cursor() as cur:
-                if failure:
-                    failure = replace(failure, statements_done=done, statements_total=total)
-                    cur.execute(UPDATE_PROGRESS, (failure.describe(), row_id))
-                    return failure
-                cur.execute(UPDATE_PROGRESS, (progress_note(done + 1, total), row_id))
+                                        lambda s=statement: run_one_statement(conn, step, settings, s, lock))
+            if failure:
+                failure = replace(failure, statements_done=done, statements_total=total)
+                update_progress(conn, failure.describe(), row_id)
+                return failure
             completed = done + 1
-        with conn.cursor() as cur:
-            cur.execute(FINISH_PROGRESS, {**history_row(step), "id": row_id})
+        finish_progress(conn, step, row_id, lock)
         return None
+    except psycopg2.Error as err:
+        if is_connection_gone(conn, err):
+            raise connection_lost(step, (completed, total)) from None
+        raise server_failure(conn, err, f"recording the progress of {step.version}") from None
     except ConfigError as err:  # lost inside a statement: say how far the migration got
         if err.code != "connection_lost":
             raise
         raise connection_lost(step, (completed, total)) from None
-    except psycopg2.Error as err:
-        if conn.closed or (err.pgcode or "").startswith("57P"):
-            raise connection_lost(step, (completed, total)) from None
-        raise
     finally:
         if not conn.closed:
+            reset_session(conn)
             conn.autocommit = False
 
 
-def progress_note(done: int, total: int) -> str:
-    return f"interrupted: {done} of {total} statements completed; the runner stopped before finishing"
+def update_progress(conn: Connection, note: str, row_id: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute(tool_sql(UPDATE_PROGRESS), (note, row_id))
 
 
-def run_one_statement(conn: Connection, step: Step, settings: RunSettings, statement: Statement) -> StepFailed | None:
-    """Run one statement outside a transaction under the migration's timeouts, which apply to it alone."""
+def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock) -> None:
+    """Turn the progress row into the success row, unless the history already has one or the lock is gone."""
     try:
         with conn.cursor() as cur:
-            cur.execute(timeouts_sql(step, settings, ""))
+            cur.execute(tool_sql(FINISH_PROGRESS), {**history_row(step), "id": row_id} | lock.guard())
+            written = cur.fetchone() is not None
+    except psycopg2.Error as err:
+        if err.pgcode == UNIQUE_VIOLATION:
+            raise already_recorded(step) from None
+        raise
+    if not written:
+        raise lock_lost(step)
+
+
+def reset_session(conn: Connection) -> None:
+    """Undo what a statement-by-statement migration left in the session (its statements ran in autocommit)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(RESET_SESSION)
+    except psycopg2.Error:
+        pass  # the connection is gone or broken: nothing will run on it
+
+
+def progress_note(done: int, total: int, running: Statement | None = None) -> str:
+    note = f"interrupted: {done} of {total} statements completed"
+    if running is not None:
+        note += f"; statement {done + 1} (line {running.line}) was running and may have completed"
+    return note + "; the runner stopped before finishing"
+
+
+def run_one_statement(conn: Connection, step: Step, settings: RunSettings, statement: Statement,
+                      lock: RunnerLock) -> StepFailed | None:
+    """Run one statement outside a transaction under the migration's timeouts, which apply to it alone.
+
+    Behind a pooler the timeouts are not set: a session SET would outlive the statement on a server connection
+    that a transaction pool hands to other clients.
+    """
+    index_table = concurrent_index_table(statement)
+    invalid_before = invalid_indexes_on(conn, index_table) if index_table else set()
+    lock_ms, statement_ms = settings.for_migration(step.migration)
+    try:
+        with conn.cursor() as cur:
+            if not lock.behind_pooler:
+                cur.execute(SET_TIMEOUTS.format(lock=int(lock_ms), statement=int(statement_ms)))
             try:
                 cur.execute(statement.sql)
             finally:
-                if not conn.closed:
+                if not conn.closed and not lock.behind_pooler:
                     cur.execute(RESET_TIMEOUTS)  # the history row and the next steps run without them
-        return None
+        failure = None
     except psycopg2.Error as err:
-        return describe_failure(conn, err, step, statement.sql, statement.line)
+        failure = describe_failure(conn, err, step, statement.sql, statement.line)
+    if index_table:
+        failure = check_index_build(conn, step, statement, index_table, invalid_before, failure)
+    return failure
+
+
+def concurrent_index_table(statement: Statement) -> str | None:
+    """Return the table of a CREATE INDEX CONCURRENTLY / REINDEX TABLE CONCURRENTLY, whose failure leaves an
+    INVALID index behind."""
+    node = statement.node
+    kind = type(node).__name__
+    building = (kind == "IndexStmt" and node.concurrent) or (
+        kind == "ReindexStmt" and any(p.defname == "concurrently" for p in node.params or ()) and node.relation)
+    if not building or node.relation is None:
+        return None
+    relation = node.relation
+    return ".".join(sql_quote(part) for part in (relation.schemaname, relation.relname) if part)
+
+
+def sql_quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def invalid_indexes_on(conn: Connection, table: str) -> set[tuple[str, str]]:
+    with conn.cursor() as cur:
+        cur.execute(SELECT_INVALID_ON_TABLE, (table,))
+        return {(schema, name) for schema, name in cur.fetchall()}
+
+
+def check_index_build(conn: Connection, step: Step, statement: Statement, table: str,
+                      invalid_before: set[tuple[str, str]], failure: StepFailed | None) -> StepFailed | None:
+    """Never let an INVALID index pass: drop what a failed build left (so a retry starts clean), and fail a
+    build that 'succeeded' over an INVALID index of the same name (IF NOT EXISTS skips it)."""
+    if conn.closed:
+        return failure
+    invalid_now = invalid_indexes_on(conn, table)
+    if failure is not None:
+        left = sorted(invalid_now - invalid_before)
+        undropped = [f"{s}.{n}" for s, n in left if not drop_index(conn, s, n)]
+        if undropped:
+            return replace(failure, error=f"{failure.error} It left INVALID index(es) {', '.join(undropped)}: "
+                                          f"drop them with DROP INDEX CONCURRENTLY before running it again.")
+        return failure
+    name = getattr(statement.node, "idxname", None)
+    bad = sorted(f"{s}.{n}" for s, n in invalid_now if (name and n == name) or (s, n) not in invalid_before)
+    if not bad:
+        return None
+    return StepFailed(step.version, step.migration.name, step.direction, None,
+                      f"index {', '.join(bad)} is INVALID (left by an interrupted or failed build; IF NOT EXISTS "
+                      f"skips it). Drop it with DROP INDEX CONCURRENTLY {bad[0]}; then run the migration again",
+                      statement.line, step.migration.path)
+
+
+def drop_index(conn: Connection, schema: str, name: str) -> bool:
+    """Drop an INVALID index a failed build left; return whether it is gone."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(DROP_INDEX).format(index=sql.Identifier(schema, name)))
+        return True
+    except psycopg2.Error:
+        return False
 
 
 def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[Statement],
-                      stop: Callable[[], bool], attempt: Callable[[], StepFailed | None]) -> StepFailed | None:
+                      stop: Stop, attempt: Callable[[], StepFailed | None]) -> StepFailed | None:
     """Retry an attempt that timed out waiting for a lock; in the end, name the sessions holding it."""
     for retry in range(settings.lock_retries + 1):
         failure = attempt()
@@ -138,7 +287,7 @@ def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[
                                   f"{blockers}")
 
 
-def pause_unless_stopped(seconds: float, stop: Callable[[], bool]) -> bool:
+def pause_unless_stopped(seconds: float, stop: Stop) -> bool:
     """Sleep in short slices; return True as soon as stop() says a signal arrived."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -168,7 +317,7 @@ def describe_blockers(conn: Connection, statements: list[Statement]) -> str:
 
 def describe_failure(conn: Connection, err: psycopg2.Error, step: Step, sent: str, line_before: int) -> StepFailed:
     """Turn a server error into a StepFailed naming SQLSTATE, message and the file line; a lost link is fatal."""
-    if conn.closed or (err.pgcode or "").startswith("57P"):  # server gone or session terminated
+    if is_connection_gone(conn, err):  # server gone or session terminated
         raise connection_lost(step) from None
     position = err.diag.statement_position
     line = line_before + sent[: int(position) - 1].count("\n") if position else None

@@ -1,6 +1,8 @@
 """Live-schema drift (issue 4): compare the live schema with the snapshot recorded after the last run.
 
-Glue between snapshot_store and the commands; the caller passes the run's connection in.
+Glue between snapshot_store and the commands; the caller passes the run's connection in, inside a transaction
+whose lock_timeout bounds every catalog read (a read blocked by a table lock makes the check `skipped`, naming
+the session that holds the lock, instead of hanging).
 """
 from __future__ import annotations
 
@@ -8,36 +10,66 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from .db import describe_exclusive_holders
 from .errors import Refused
 from .schema_diff import SchemaChange, diff_snapshots
 from .snapshot import take_snapshot
-from .snapshot_store import load_last_record, record_current_snapshot
+from .snapshot_store import UNREVIEWED, load_last_record, record_current_snapshot
 
 SHOWN_CHANGES = 10
+BLOCKED = ("55P03", "57014")  # lock_timeout, statement_timeout: a catalog read waited behind a lock
+RECORD_SCHEMA = "python scripts/apply_migrations.py --record-schema"
 
 
 @dataclass(frozen=True)
 class SchemaCheck:
-    # clean / drift: compared; no_snapshot: nothing recorded yet; stale: the history moved since the last snapshot
-    # (a run that died before recording one), so changes could not be told apart from the tool's own.
-    status: Literal["clean", "drift", "no_snapshot", "stale"]
+    # clean / drift: compared; no_snapshot: nothing recorded yet; stale: the reference cannot tell the tool's own
+    # changes from others (a run died before recording one, or started from such a reference): its `changes` are
+    # the differences from that last snapshot, to review; skipped: the catalog could not be read (see reason).
+    status: Literal["clean", "drift", "no_snapshot", "stale", "skipped"]
     changes: list[SchemaChange]
     taken_at: datetime | None
+    reason: str | None = None
 
 
 def check_schema(conn: Any, applied_versions: list[str]) -> SchemaCheck:
     """Diff the live schema against the last snapshot, when that snapshot matches the applied versions."""
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT schema_check")
+    try:
+        check = compare_with_last_snapshot(conn, applied_versions)
+    except Exception as err:  # the driver's error, duck-typed: this module stays free of psycopg2
+        if getattr(err, "pgcode", None) not in BLOCKED or conn.closed:
+            raise
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT schema_check")
+        return SchemaCheck("skipped", [], None, f"a catalog read waited too long for a lock: "
+                                                f"{describe_exclusive_holders(conn)}")
+    with conn.cursor() as cur:
+        cur.execute("RELEASE SAVEPOINT schema_check")
+    return check
+
+
+def compare_with_last_snapshot(conn: Any, applied_versions: list[str]) -> SchemaCheck:
     record = load_last_record(conn)
     if record is None:
         return SchemaCheck("no_snapshot", [], None)
-    if list(record.applied_versions) != applied_versions:
-        return SchemaCheck("stale", [], record.taken_at)
     changes = diff_snapshots(record.snapshot, take_snapshot(conn))
+    if list(record.applied_versions) != applied_versions or record.snapshot.get(UNREVIEWED):
+        return SchemaCheck("stale", changes, record.taken_at,
+                           "the last snapshot does not match the applied migrations (a run stopped before recording "
+                           "one, or started from such a snapshot), so changes made outside the migrations cannot be "
+                           f"told apart; review the differences listed, then run {RECORD_SCHEMA}")
     return SchemaCheck("drift" if changes else "clean", changes, record.taken_at)
 
 
 def refuse_schema_drift(check: SchemaCheck) -> None:
-    """Refuse to run while the schema was changed outside the migrations."""
+    """Refuse to run while the schema was changed outside the migrations, or could not be checked."""
+    if check.status == "skipped":
+        raise Refused(f"The live-schema check could not run: {check.reason}; nothing was changed.",
+                      code="schema_check_blocked",
+                      hint="Wait for that session to finish (or end it), then run the command again; "
+                           "--allow-schema-drift runs without the check.")
     if check.status != "drift":
         return
     shown = "; ".join(c.describe() for c in check.changes[:SHOWN_CHANGES])
@@ -46,12 +78,13 @@ def refuse_schema_drift(check: SchemaCheck) -> None:
                   code="schema_drift",
                   hint="Capture the change in a migration (python scripts/generate_migration.py --name ... with the "
                        "same SQL, then apply --baseline or --allow-schema-drift once), or undo it by hand; run "
-                       "python scripts/plan_migrations.py --schema-diff to see every difference.")
+                       "python scripts/plan_migrations.py --schema-diff to see every difference; after review, "
+                       f"{RECORD_SCHEMA} makes the live schema the reference.")
 
 
-def record_after_run(conn: Any, applied_versions: list[str]) -> None:
+def record_after_run(conn: Any, applied_versions: list[str], unreviewed: bool = False) -> None:
     """Record the schema as the migrations left it, the reference for the next drift check."""
-    record_current_snapshot(conn, applied_versions)
+    record_current_snapshot(conn, applied_versions, unreviewed)
     conn.commit()
 
 

@@ -4,20 +4,22 @@ One job: open_scratch() yields a connection to an empty database that nobody els
 a database created (and dropped) on the --scratch-url server, else the --scratch-url database itself when that
 role may not create databases (it must then be empty); a database created on the DB_URL server; an embedded
 PostgreSQL started for the run. The target database's own data is never touched: the DB_URL connection only
-issues CREATE DATABASE and DROP DATABASE for the scratch database.
+issues CREATE DATABASE and DROP DATABASE for the scratch database. signals_deferred() and run_cancellable() make
+sure a SIGINT or SIGTERM still leads through that clean-up instead of leaving the database behind.
 """
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, TypeVar
 
 import psycopg2
 from psycopg2 import sql
@@ -31,7 +33,10 @@ DROP_DATABASE = "DROP DATABASE IF EXISTS {} WITH (FORCE)"
 INSUFFICIENT_PRIVILEGE = "42501"
 USER_OBJECTS = ("tables", "views", "sequences", "functions", "types")
 
+CANCEL_EVERY_S = 0.2  # after a signal, the running statement is cancelled again this often until the work stops
+
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def create_database(stack: ExitStack, server_url: str, progress: Progress) -> st
                           f"{db.first_line(str(err))}", code="scratch_unavailable",
                           hint="Pass --scratch-url URL of a server (or an empty database) verify may use.") from None
     stack.callback(drop_database, admin, name, progress)
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+    return config.with_database(server_url, name)  # never urlsplit: it misreads a password with '?' or '#'
 
 
 def drop_database(admin: Any, name: str, progress: Progress) -> None:
@@ -146,3 +151,46 @@ def refuse_unless_empty(conn: Any, url: str) -> None:
                       code="scratch_not_empty",
                       hint="Point --scratch-url at an empty throwaway database (or a server where the role may "
                            "CREATE DATABASE): verify runs every migration's up and down there.")
+
+
+# ---- signals ------------------------------------------------------------------------------------------------
+
+@contextmanager
+def signals_deferred() -> Iterator[list[int]]:
+    """Record SIGINT and SIGTERM instead of dying on them, so the clean-up of the block still runs."""
+    received: list[int] = []
+
+    def record(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_cancellable(conn: Any, work: Callable[[], T], received: list[int]) -> T:
+    """Run work in a thread; once a signal is in received, keep cancelling conn's statement until work returns.
+
+    libpq blocks in C, where Python runs no signal handler: the main thread waits in short joins instead, so it
+    sees the signal at once. Cancelling again and again covers a statement that starts just after a cancel.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as err:  # handed to the main thread, which raises it
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name="verify-checks", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(CANCEL_EVERY_S)
+        if received and worker.is_alive():
+            conn.cancel()  # safe from another thread; the statement fails with 57014 and rolls back
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]  # type: ignore[no-any-return]

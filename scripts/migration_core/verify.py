@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import config, parsing, planning
-from .errors import ConfigError, MigrationError, Refused, UsageError
+from .errors import ConfigError, Interrupted, MigrationError, Refused, UsageError
 from .model import Direction, Migration
 from .schema_diff import SchemaChange, diff_snapshots
 from .snapshot import take_snapshot
@@ -62,10 +62,31 @@ def verify(migrations_dir: Path, *, pending: bool = False, from_version: str | N
     chosen = select_versions(migrations, pending_versions, from_version, to_version)
     if not chosen:
         return VerifyResult([], [], "no scratch database needed", allow_irreversible)
-    from .scratch import open_scratch  # imported here: output.py imports this module and must not load psycopg2
-    with open_scratch(scratch_url, progress) as scratch:
-        checks, prepared = run_checks(scratch.conn, migrations, chosen, progress)
-    return VerifyResult(checks, prepared, scratch.where, allow_irreversible)
+    checks, prepared, where = check_on_scratch(migrations, chosen, scratch_url, progress)
+    return VerifyResult(checks, prepared, where, allow_irreversible)
+
+
+def check_on_scratch(migrations: list[Migration], chosen: set[str], scratch_url: str | None,
+                     progress: Progress) -> tuple[list[MigrationCheck], list[str], str]:
+    """Run the checks on a scratch database; on SIGINT or SIGTERM, cancel them, drop it, then raise Interrupted."""
+    # Imported here: output.py imports this module and must not load psycopg2.
+    from .scratch import open_scratch, run_cancellable, signals_deferred
+    with signals_deferred() as received:
+        try:
+            with open_scratch(scratch_url, progress) as scratch:
+                def work() -> tuple[list[MigrationCheck], list[str]]:
+                    return run_checks(scratch.conn, migrations, chosen, progress, stop=lambda: bool(received))
+                # A signal during the scratch database's creation: start nothing, just clean up.
+                checks, prepared = ([], []) if received else run_cancellable(scratch.conn, work, received)
+        except Exception:
+            if not received:
+                raise
+            # else: a statement failed because it was cancelled; the signal is the news
+    if received:
+        raise Interrupted(f"Interrupted by signal {received[0]}: verify stopped and removed its scratch database "
+                          "(the DB_URL database was never written).",
+                          hint="Run python scripts/verify_migrations.py again to verify.")
+    return checks, prepared, scratch.where
 
 
 def read_pending_versions(migrations: list[Migration]) -> set[str]:
@@ -87,18 +108,26 @@ def select_versions(migrations: list[Migration], pending: set[str] | None, from_
         if version is not None and version not in known:
             raise UsageError(f"Unknown version {version!r} for {flag}: no such migration file.",
                              code="unknown_version", hint="Run python scripts/plan_migrations.py to list the versions.")
+    if from_version is not None and to_version is not None and from_version > to_version:
+        raise UsageError(f"--from {from_version} comes after --to {to_version}: the range holds no migration.",
+                         hint="Give the older version to --from and the newer one to --to.")
     return {v for v in known if (pending is None or v in pending) and (from_version is None or v >= from_version)
             and (to_version is None or v <= to_version)}
 
 
-def run_checks(conn: Any, migrations: list[Migration], chosen: set[str],
-               progress: Progress) -> tuple[list[MigrationCheck], list[str]]:
-    """Walk the migrations in version order: apply the others, cycle the chosen, stop where the state is lost."""
+def run_checks(conn: Any, migrations: list[Migration], chosen: set[str], progress: Progress,
+               stop: Callable[[], bool] = lambda: False) -> tuple[list[MigrationCheck], list[str]]:
+    """Walk the migrations in version order: apply the others, cycle the chosen, stop where the state is lost.
+
+    stop() says a signal arrived: no further migration starts.
+    """
     checks: list[MigrationCheck] = []
     prepared: list[str] = []
     broken: str | None = None  # the version after which the scratch schema is not what later ones expect
     last = max(chosen)
     for migration in (m for m in migrations if m.version <= last):
+        if stop():
+            break
         if broken:
             if migration.version in chosen:
                 checks.append(MigrationCheck(migration.version, migration.name, "not_run",

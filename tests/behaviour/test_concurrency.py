@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from conftest import SCRIPTS, history, migration, query, tables
-from migration_core.db import LOCK_KEY
+from migration_core.lock import LOCK_KEY
 
 RUNNERS = 6
 COUNT = 20

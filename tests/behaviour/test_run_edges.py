@@ -12,7 +12,7 @@ import time
 import psycopg2
 
 from conftest import SCRIPTS, history, migration, query, tables
-from migration_core.db import LOCK_KEY
+from migration_core.lock import LOCK_KEY
 
 A = "20260101_000000_create_a"
 B = "20260102_000000_divide"
@@ -98,7 +98,7 @@ def test_plan_stays_read_only_when_the_url_sets_its_own_options(db_url, migratio
     conn = db.connect(url, read_only=True)
     try:
         with conn.cursor() as cur:
-            cur.execute("SHOW default_transaction_read_only")
+            cur.execute("SHOW transaction_read_only")  # BEGIN READ ONLY: no startup options (PgBouncer)
             read_only = cur.fetchone()[0]
             cur.execute("SHOW search_path")
             search_path = cur.fetchone()[0]

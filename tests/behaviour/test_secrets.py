@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 from conftest import history, migration, query
-from migration_core.db import LOCK_KEY
+from migration_core.lock import LOCK_KEY
 
 PASSWORD = "Sup3r-S3cret!@x"
 ENCODED = quote(PASSWORD, safe="")          # Sup3r-S3cret%21%40x, as written in the URL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,9 @@ PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 # ---- strategies ---------------------------------------------------------------------------------------------
 
-LINE_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")
+# No control characters but tab: a file holding one is invalid (see the control-character property below).
+LINE_CHARS = st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\t")
+CONTROL_CHARS = st.characters(blacklist_characters="\t\n\r", whitelist_categories=("Cc",))
 KEYWORDS = st.sampled_from(["SELECT", "CREATE TABLE", "INSERT INTO", "ALTER TABLE", "DROP TABLE", "UPDATE", "DO",
                             "COMMENT ON", "create index", "values"])
 
@@ -143,6 +146,21 @@ def test_a_round_tripping_file_parses_the_same_from_disk(tmp_path, case):
     from_text = parsing.parse_migration_text(text, path, "random")
 
     assert from_disk == from_text
+
+
+@settings(PROPERTY, max_examples=60)
+@given(migration_file(), CONTROL_CHARS, st.integers(min_value=0))
+@example(("-- DIRECTION: up\nSELECT 1;\n", {}), "\x00", 12)
+def test_a_control_character_anywhere_is_invalid_naming_its_line_and_code_point(case, control, where):
+    text = case[0].replace("\r\n", "\n")
+    position = where % (len(text) + 1)
+    text = text[:position] + control + text[position:]
+
+    with pytest.raises(InvalidMigrationFile) as raised:
+        parsing.parse_migration_text(text, FILE, "random")
+
+    line = text.count("\n", 0, position) + 1
+    assert raised.value.message.startswith(f"{FILE}:{line}: control character U+{ord(control):04X} ")
 
 
 def parse_or_invalid(text: str):

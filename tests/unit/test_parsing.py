@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,40 @@ def test_invalid_utf8_raises_naming_file_and_line(tmp_path):
         parsing.parse_migration_file(path)
 
 
+CONTROL_CHARACTERS = {
+    "nul": ("\x00", "U+0000 (NUL)"),
+    "bell": ("\x07", "U+0007 (BEL)"),
+    "vertical_tab": ("\x0b", "U+000B (VT)"),
+    "form_feed": ("\x0c", "U+000C (FF)"),
+    "escape": ("\x1b", "U+001B (ESC)"),
+    "delete": ("\x7f", "U+007F (DEL)"),
+    "c1_next_line": ("\x85", "U+0085 (C1 control)"),
+}
+
+
+@pytest.mark.parametrize(("char", "named"), list(CONTROL_CHARACTERS.values()), ids=list(CONTROL_CHARACTERS))
+def test_a_control_character_is_invalid_naming_file_line_and_character(char, named):
+    text = f"-- DIRECTION: up\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (1);{char} DROP TABLE t;\n"
+
+    with pytest.raises(InvalidMigrationFile, match=re.escape(f"create_users.sql:3: control character {named} "
+                                                             "at column 26")):
+        parse(text)
+
+
+def test_tab_and_every_kind_of_line_break_are_allowed():
+    migration = parse("-- DIRECTION: up\r\nSELECT\t1;\rSELECT 2;\n")
+
+    assert migration.up_sql == "SELECT\t1;\nSELECT 2;\n"
+
+
+def test_a_nul_byte_in_a_file_on_disk_is_invalid_not_a_truncated_migration(tmp_path):
+    path = tmp_path / "20260101_000000_nul.sql"
+    path.write_bytes(b"-- DIRECTION: up\nCREATE TABLE a (id int);\x00\nDROP TABLE important;\n")
+
+    with pytest.raises(InvalidMigrationFile, match=r"20260101_000000_nul\.sql:2: control character U\+0000"):
+        parsing.parse_migration_file(path)
+
+
 def test_invalid_migration_file_exits_2():
     assert InvalidMigrationFile("x").exit_code == 2
 
@@ -245,11 +281,71 @@ def test_listing_ignores_other_files_and_orders_by_version(tmp_path):
     for name in ["20260102_000000_b.sql", "README.md", ".gitkeep", "20260101_120000_a.sql", "notes.txt",
                  "20260101_000000_z.sql"]:
         (tmp_path / name).write_text("-- DIRECTION: up\nSELECT 1;\n")
-    (tmp_path / "subdir.sql").mkdir()
+    (tmp_path / "subdir").mkdir()
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "nowhere")
 
     names = [p.name for p in parsing.list_migration_files(tmp_path)]
 
     assert names == ["20260101_000000_z.sql", "20260101_120000_a.sql", "20260102_000000_b.sql"]
+
+
+def test_a_symbolic_link_to_a_migration_file_is_listed_and_read_through(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "users.sql").write_text("-- DIRECTION: up\nCREATE TABLE users (id int);\n")
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "20260101_000000_users.sql").symlink_to(shared / "users.sql")
+
+    [path] = parsing.list_migration_files(directory)
+
+    assert parsing.parse_migration_file(path).up_sql == "CREATE TABLE users (id int);\n"
+
+
+def make_dangling_link(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.sql")
+
+
+def make_link_loop(path: Path) -> None:
+    path.symlink_to(path.parent / "loop_b.link")
+    (path.parent / "loop_b.link").symlink_to(path)
+
+
+def make_link_to_a_directory(path: Path) -> None:
+    (path.parent / "folder").mkdir()
+    path.symlink_to(path.parent / "folder")
+
+
+ENTRIES_NAMED_LIKE_MIGRATIONS = {
+    "dangling_symlink": (make_dangling_link, "is a symbolic link to .*gone\\.sql, which does not exist"),
+    "directory": (lambda path: path.mkdir(), "is a directory"),
+    "symlink_to_a_directory": (make_link_to_a_directory, "is a directory"),
+    "symlink_loop": (make_link_loop, "is a symbolic link that cannot be followed"),
+    "fifo": (lambda path: os.mkfifo(path), "is not a regular file"),
+}
+
+
+@pytest.mark.parametrize(("make", "problem"), list(ENTRIES_NAMED_LIKE_MIGRATIONS.values()),
+                         ids=list(ENTRIES_NAMED_LIKE_MIGRATIONS))
+def test_an_entry_named_like_a_migration_that_is_no_file_is_an_error_never_skipped(make, problem, tmp_path):
+    (tmp_path / "20260101_000000_good.sql").write_text("-- DIRECTION: up\nSELECT 1;\n")
+    make(tmp_path / "20260102_000000_b.sql")
+
+    with pytest.raises(InvalidMigrationFile, match=r"20260102_000000_b\.sql: " + problem) as raised:
+        parsing.list_migration_files(tmp_path)
+    assert raised.value.exit_code == 2
+
+
+def test_an_unreadable_migration_file_is_invalid_naming_it(tmp_path, monkeypatch):
+    path = tmp_path / "20260101_000000_locked.sql"
+    path.write_text("-- DIRECTION: up\nSELECT 1;\n")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "read_bytes", refuse)  # root reads any file: chmod 000 would prove nothing
+
+    with pytest.raises(InvalidMigrationFile, match=r"20260101_000000_locked\.sql: cannot be read \(Permission"):
+        parsing.parse_migration_file(path)
 
 
 def test_listing_a_missing_directory_is_a_usage_error_naming_it(tmp_path):

@@ -1,0 +1,152 @@
+"""The runner lock, and signals that cancel what the server is doing.
+
+The lock lives on a connection of its own that never runs user SQL, so nothing in a migration can release it
+(pg_advisory_unlock_all, DISCARD ALL). It is a transaction-level advisory lock held in an open transaction: that
+holds in PgBouncer's transaction pooling too (the open transaction pins one server connection), where a
+session-level lock would be taken on one server connection and looked for on another.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import Refused
+
+# Advisory locks are per database, so one constant key serialises all runners of one database.
+LOCK_KEY = 7_361_027_501
+# A bigint key shows in pg_locks as (classid, objid) = its high and low 32 bits, objsubid 1.
+LOCK_CLASSID, LOCK_OBJID = LOCK_KEY >> 32, LOCK_KEY & 0xFFFF_FFFF
+# idle_in_transaction_session_timeout would end the lock's idle transaction (and so the lock) during a long
+# migration; turned off for this transaction only. pg_backend_pid() is the real server process, which behind a
+# pooler differs from the one libpq was told at connect time.
+TRY_LOCK = """
+SET LOCAL idle_in_transaction_session_timeout = 0;
+SELECT pg_catalog.pg_try_advisory_xact_lock(%s), pg_catalog.pg_backend_pid()
+"""
+FIND_LOCK_HOLDER = """
+SELECT a.pid, a.application_name, a.client_addr::text, a.state, (pg_catalog.now() - a.xact_start)::text
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+"""
+# A runner killed while the server ran its statement leaves that statement running (the server notices the dead
+# client only when it next talks to it), while the lock, on its idle connection, is released at once. Such an
+# orphan can still commit a statement of a `-- TRANSACTION: none` migration: wait for it as for a held lock.
+FIND_ORPHANS = """
+SELECT pid, state, (pg_catalog.now() - query_start)::text, pg_catalog.left(query, 80) FROM pg_catalog.pg_stat_activity
+WHERE datname = pg_catalog.current_database() AND application_name = %s AND state = 'active'
+  AND pid <> pg_catalog.pg_backend_pid()
+"""
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunnerLock:
+    """The held lock: the server process holding it, and whether a pooler stands between us and the server."""
+
+    pid: int
+    behind_pooler: bool
+
+    def guard(self) -> dict[str, int]:
+        """Return the parameters of db.LOCK_STILL_HELD: history rows are written only while the lock is held."""
+        return {"lock_pid": self.pid, "lock_classid": LOCK_CLASSID, "lock_objid": LOCK_OBJID}
+
+
+@contextmanager
+def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | None) -> Iterator[RunnerLock]:
+    """Hold the runner lock for the block on lock_conn; wait up to timeout_s, then refuse naming the holder.
+
+    Orphaned statements of a killed runner (connections named work_application_name still active) count as
+    holders too; None when the URL names the connection itself, which other clients may share.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    with lock_conn.cursor() as cur:
+        while True:
+            cur.execute(TRY_LOCK, (LOCK_KEY,))
+            got, pid = cur.fetchone()
+            holder = "" if got else describe_holder(cur)
+            if got and work_application_name:
+                cur.execute(FIND_ORPHANS, (work_application_name,))
+                holder = describe_orphans(cur.fetchall())
+                if not holder:
+                    break
+            # End the try's transaction (releasing the lock if we got it) before waiting.
+            lock_conn.rollback()
+            if time.monotonic() >= deadline:
+                raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s): "
+                              f"{holder}.", code="lock_timeout",
+                              hint="Wait for the other run to finish, then run the command again "
+                                   "(or raise --lock-timeout).")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.5)
+    try:
+        yield RunnerLock(pid, behind_pooler=pid != lock_conn.get_backend_pid())
+    finally:
+        if not lock_conn.closed:
+            try:
+                lock_conn.rollback()  # ends the transaction, and with it the lock
+            except Exception:  # the lock connection died: the server released the lock already
+                pass
+
+
+def describe_orphans(rows: list[tuple[Any, ...]]) -> str:
+    return "; ".join(f"pid {pid} is still running a statement of a runner that is gone ({age.split('.')[0]}: "
+                     f"{query.strip()!r}); wait for it or end it with SELECT pg_terminate_backend({pid})"
+                     for pid, _state, age, query in rows)
+
+
+def describe_holder(cur: Any) -> str:
+    """Return who holds the runner lock: pid, application, client, state, and how long its run has been going."""
+    cur.execute(FIND_LOCK_HOLDER, (LOCK_CLASSID, LOCK_OBJID))
+    rows = cur.fetchall()
+    if not rows:
+        return "the holder finished just now; run the command again"
+    return "; ".join(f"pid {pid} ({app or 'no application_name'}, from {addr or 'local socket'}, {state}, running "
+                     f"for {age.split('.')[0] if age else '?'})" for pid, app, addr, state, age in rows)
+
+
+@contextmanager
+def cancel_on_signal(conns: list[Any]) -> Iterator[list[int]]:
+    """Turn SIGINT/SIGTERM into a server-side cancel, so Ctrl-C stops a long query instead of waiting for it."""
+    received: list[int] = []
+
+    def cancel(signum: int, _frame: object) -> None:
+        received.append(signum)
+        for conn in conns:
+            if not conn.closed:
+                conn.cancel()  # the running statement fails with 57014 and its transaction rolls back
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_in_worker(work: Callable[[], T]) -> T:
+    """Run work in a thread while the main thread waits, so signal handlers run at once.
+
+    libpq blocks in C, where Python cannot run a handler; a worker keeps queries at full blocking speed while the
+    main thread, waiting in short joins, can cancel them (psycopg2's cancel() is safe from another thread).
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as err:  # handed to the main thread, which raises it
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name="migration-runner", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]  # type: ignore[no-any-return]

@@ -1,0 +1,197 @@
+"""apply and rollback: plan under the runner lock, check the plan id, run each step, record the schema.
+
+Two connections: the runner lock lives on one that never runs user SQL; the migrations run on the other.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from . import config, db, lock, parsing, planning, schema_check
+from .commands import (DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS, assess_risks, interruptible)
+from .errors import Interrupted, MigrationError, Refused
+from .model import Migration, Plan, RunOptions, RunResult, RunSettings, Step, StepDone, StepFailed
+from .output import RUN_KEYS
+from .statements import Statement, check_transaction_mode
+
+Progress = Callable[[str], None]
+Choose = Callable[[Plan, list[Migration]], list[Step]]
+
+
+def apply(migrations_dir: Path, target: str | None = None, options: RunOptions = RunOptions(),
+          progress: Progress = lambda _: None) -> RunResult:
+    """Apply pending migrations in order, each in its own transaction; stop at the first failure."""
+    def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
+        planning.refuse_if_blocked(current)
+        steps = planning.select_apply_steps(current, migrations, target)
+        if not options.allow_out_of_order:
+            planning.refuse_out_of_order(current, steps)
+        return steps
+    return run_steps("apply", migrations_dir, choose, target, options, progress)
+
+
+def rollback(migrations_dir: Path, to: str | None = None, options: RunOptions = RunOptions(),
+             progress: Progress = lambda _: None) -> RunResult:
+    """Roll back the latest applied migration, or every one applied after `to`, newest first."""
+    def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
+        return planning.select_rollback_steps(current, migrations, to)
+    return run_steps("rollback", migrations_dir, choose, to, options, progress)
+
+
+def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | None, options: RunOptions,
+              progress: Progress) -> RunResult:
+    """Shared body of apply and rollback: a preview, or the real run under the runner lock."""
+    migrations = parsing.load_migrations(migrations_dir)
+    url = config.read_db_url()
+    conn = db.connect(url, read_only=options.dry_run)
+    with closing(conn):
+        if options.dry_run:  # a preview takes no lock, creates nothing and never waits
+            return interruptible([conn], lambda: preview_steps(conn, command, migrations, choose, target, options))
+        lock_conn = db.connect(url, role="-lock")
+        with closing(lock_conn), lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
+            return run_locked(conn, lock_conn, held, command, migrations, choose, target, options, progress)
+
+
+def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerLock, command: str,
+               migrations: list[Migration], choose: Choose, target: str | None, options: RunOptions,
+               progress: Progress) -> RunResult:
+    """Plan under the lock, refuse what is unsafe before anything runs, run the steps, record the schema."""
+    current, check, drift_allowed = read_state(conn, migrations, options)
+    steps = choose(current, migrations)
+    computed_id = planning.compute_plan_id(command, current, steps, target)
+    check_plan_id(command, options.plan_id, computed_id)
+    parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
+    # A real apply needs only the up findings it is gated on; rollback shows the down ones.
+    risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
+    refusal = risk_gate(command, risks, options)
+    if refusal:
+        raise refusal
+    if held.behind_pooler and any(not s.migration.transactional for s in steps):
+        progress("note: behind a connection pooler, lock and statement timeouts are not set for statements of "
+                 "'-- TRANSACTION: none' migrations (a session SET would leak to other clients of the pool)")
+    done: list[StepDone] = []
+    partial = lambda: {RUN_KEYS[command]: [d.version for d in done]}  # noqa: E731
+    if steps:  # a refusal or an empty run leaves the database exactly as it was
+        with db.server_errors(conn, "creating the history table"):
+            db.ensure_schema_table(conn)
+    with db.server_errors(conn, "running the migrations", partial):
+        failed = execute_steps(conn, [conn, lock_conn], command, steps, parsed, options.settings, held, progress,
+                               done)
+    # Even after a failure (the failed step was rolled back, the done ones changed the schema); and after an
+    # allowed drift, so that the change it accepted is not reported again.
+    if done or drift_allowed:
+        with db.server_errors(conn, "recording the schema snapshot", partial):
+            db.set_local_timeouts(conn, options.settings.lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
+            schema_check.record_after_run(
+                conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
+                unreviewed=check.status in ("stale", "skipped"))
+    return RunResult(command, steps, done, failed, False, computed_id, risks)  # type: ignore[arg-type]
+
+
+def read_state(conn: db.Connection, migrations: list[Migration], options: RunOptions
+               ) -> tuple[Plan, schema_check.SchemaCheck, bool]:
+    """Read history and the live-schema check in one bounded transaction; refuse drift unless allowed."""
+    with db.server_errors(conn, "reading the history and the live schema"):
+        db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
+                              READ_STATEMENT_TIMEOUT_MS)
+        current = planning.compute_plan(migrations, db.load_history(conn))
+        check = schema_check.check_schema(conn, current.applied_versions)
+        conn.commit()  # end the reads' transaction (and its timeouts) before any migration starts
+    if not options.allow_schema_drift:
+        schema_check.refuse_schema_drift(check)
+    return current, check, check.status in ("drift", "skipped")
+
+
+def preview_steps(conn: db.Connection, command: str, migrations: list[Migration], choose: Choose,
+                  target: str | None, options: RunOptions) -> RunResult:
+    """Return what a run would do, with its plan id and risk findings, and why the real run would refuse."""
+    with db.server_errors(conn, "reading the history and the live schema"):
+        db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
+                              READ_STATEMENT_TIMEOUT_MS)
+        current = planning.compute_plan(migrations, db.load_history(conn))
+        check = schema_check.check_schema(conn, current.applied_versions)
+        conn.rollback()
+    if not options.allow_schema_drift:
+        schema_check.refuse_schema_drift(check)
+    steps = choose(current, migrations)
+    parse_steps(steps, conn.server_version)
+    risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
+    refusal = risk_gate(command, risks, options)
+    return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
+                     planning.compute_plan_id(command, current, steps, target), risks,
+                     None if refusal is None else {"code": refusal.code, "message": refusal.message,
+                                                   "hint": refusal.hint})
+
+
+def risk_gate(command: str, risks: dict[str, Any], options: RunOptions) -> Refused | None:
+    """Return the refusal of an apply whose steps have findings above --max-risk.
+
+    Only apply is gated: a rollback exists to drop what its up created, so its data-loss findings are shown
+    (plan's rollback_risk, the dry run) and confirmed with the plan id rather than refused.
+    """
+    if command != "apply" or not risks:
+        return None
+    from . import risk_report
+    return risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
+
+
+def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]:
+    """Parse each step's SQL with the PostgreSQL parser; refuse statements its transaction mode cannot run."""
+    return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
+
+
+def execute_steps(conn: db.Connection, cancel: list[db.Connection], command: str, steps: list[Step],
+                  parsed: list[list[Statement]], settings: RunSettings, held: lock.RunnerLock, progress: Progress,
+                  done: list[StepDone]) -> StepFailed | None:
+    """Run the steps in order until one fails, appending to done; a signal or a lost connection stops the run."""
+    from . import runner  # only runs that execute migrations need it
+    key = RUN_KEYS[command]
+
+    def run_all() -> StepFailed | None:
+        for step, statements in zip(steps, parsed):
+            if signals:
+                return None
+            progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
+            outcome = runner.run_step(conn, step, settings, statements, held, stop=lambda: bool(signals))
+            for notice in outcome.notices:
+                progress(f"  {step.version}: {notice}")
+            if isinstance(outcome, StepFailed):
+                return outcome  # a cancelled statement fails too; the signal, if any, is the real cause
+            done.append(outcome)
+        return None
+
+    with lock.cancel_on_signal(cancel[:1]) as signals:
+        try:
+            failed = lock.run_in_worker(run_all)
+        except MigrationError as err:
+            err.details[key] = [d.version for d in done]
+            raise
+    if signals:
+        raise interrupted(signals[0], failed, {key: [d.version for d in done]})
+    return failed
+
+
+def interrupted(signum: int, failed: StepFailed | None, details: dict[str, Any]) -> Interrupted:
+    """Say what a signal did to the run: what was cancelled, what stays applied."""
+    effect = "no further migration was started"
+    if failed and failed.statements_total is None:
+        effect = f"{failed.version} was cancelled and rolled back"
+    elif failed:
+        effect = (f"{failed.version} was cancelled part way: {failed.statements_done} of "
+                  f"{failed.statements_total} statements had completed and stay applied")
+    return Interrupted(f"Interrupted by signal {signum}; {effect}.",
+                       hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
+                       details={**details,
+                                "failed": None if failed is None else {**vars(failed), "error": failed.describe()}})
+
+
+def check_plan_id(command: str, expected: str | None, actual: str) -> None:
+    """Refuse when the plan the user confirmed is no longer what would run."""
+    if expected is not None and expected != actual:
+        flag = "--dry-run" if command == "rollback" else "--dry-run (or python scripts/plan_migrations.py)"
+        raise Refused(f"The plan changed since it was previewed (confirmed {expected}, now {actual}); "
+                      "nothing was executed.", code="plan_changed",
+                      hint=f"Run python scripts/{command}_migrations.py {flag} again, review the new plan, "
+                           "then confirm its id.")
