@@ -132,7 +132,8 @@ def locked_connection(lock_timeout_s: float, dry_run: bool) -> Iterator[db.Conne
             yield conn
             return
         lock_conn = db.connect(url, role="-lock")
-        with closing(lock_conn), lock.runner_lock(lock_conn, lock_timeout_s, db.own_application_name(conn)):
+        with closing(lock_conn), db.server_errors(lock_conn, "taking the runner lock"), \
+                lock.runner_lock(lock_conn, lock_timeout_s, db.own_application_name(conn)):
             yield conn
 
 

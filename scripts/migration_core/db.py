@@ -78,8 +78,15 @@ RECORD_FAILURE = """
 INSERT INTO {history} (version, name, checksum, direction, status, error_message)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s)
 """
-# A non-transactional migration's row: written first as failed, kept current, turned into the success row.
-START_PROGRESS = RECORD_FAILURE + " RETURNING id"
+# A non-transactional migration's row: written first as failed, kept current, turned into the success row. Its
+# statements commit one by one, so the guards run before the first: the lock is held, and the version is not
+# already in the state this step would put it in (applied for up, rolled back or never applied for down).
+START_PROGRESS = """
+INSERT INTO {history} (version, name, checksum, direction, status, error_message)
+SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s
+WHERE COALESCE((SELECT h.direction FROM {history} h WHERE h.version = %(version)s AND h.status = 'success'
+                ORDER BY h.id DESC LIMIT 1), 'down') <> %(direction)s
+  AND """ + LOCK_STILL_HELD + " RETURNING id"
 UPDATE_PROGRESS = "UPDATE {history} SET error_message = %s WHERE id = %s"
 FINISH_PROGRESS = SUPERSEDE_SUCCESS + """
 UPDATE {history} SET status = 'success', error_message = NULL, applied_at = pg_catalog.now()

@@ -26,8 +26,9 @@ LOCK_CLASSID, LOCK_OBJID = LOCK_KEY >> 32, LOCK_KEY & 0xFFFF_FFFF
 # pooler differs from the one libpq was told at connect time.
 TRY_LOCK = """
 SET LOCAL idle_in_transaction_session_timeout = 0;
-SELECT pg_catalog.pg_try_advisory_xact_lock(%s), pg_catalog.pg_backend_pid()
+SELECT pg_catalog.pg_try_advisory_xact_lock(%s), pg_catalog.pg_backend_pid();
 """
+NO_TRANSACTION_TIMEOUT = "SET LOCAL transaction_timeout = 0;"  # PostgreSQL 17+: it would end the lock's transaction
 FIND_LOCK_HOLDER = """
 SELECT a.pid, a.application_name, a.client_addr::text, a.state, (pg_catalog.now() - a.xact_start)::text
 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
@@ -67,7 +68,8 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
     delay = 0.02
     with lock_conn.cursor() as cur:
         while True:
-            cur.execute(TRY_LOCK, (LOCK_KEY,))
+            cur.execute((NO_TRANSACTION_TIMEOUT if lock_conn.server_version >= 170000 else "") + TRY_LOCK,
+                        (LOCK_KEY,))
             got, pid = cur.fetchone()
             holder = "" if got else describe_holder(cur)
             if got and work_application_name:

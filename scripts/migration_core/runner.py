@@ -13,7 +13,7 @@ from dataclasses import replace
 import psycopg2
 from psycopg2 import sql
 
-from .db import (FINISH_PROGRESS, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS, Connection,
+from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS, Connection,
                  already_recorded, connection_lost, first_line, is_connection_gone, record_failure, server_failure,
                  take_notices, tool_sql)
 from .errors import ConfigError, Refused
@@ -109,6 +109,12 @@ def record_success(conn: Connection, step: Step, lock: RunnerLock) -> None:
         raise
 
 
+def lock_held(conn: Connection, lock: RunnerLock) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT " + LOCK_STILL_HELD, lock.guard())
+        return bool(cur.fetchone()[0])
+
+
 def lock_lost(step: Step) -> Refused:
     return Refused(f"The runner lock was lost before {step.version} was recorded (its lock connection ended); its "
                    "changes were rolled back.", code="lock_lost",
@@ -124,9 +130,12 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
     try:
         with conn.cursor() as cur:
             # Written first and kept current, so even a killed runner leaves an accurate count behind.
-            cur.execute(tool_sql(START_PROGRESS),
-                        {**history_row(step), "error_message": progress_note(0, total, statements[0])})
-            row_id = cur.fetchone()[0]
+            cur.execute(tool_sql(START_PROGRESS), {**history_row(step), **lock.guard(),
+                                                   "error_message": progress_note(0, total, statements[0])})
+            started = cur.fetchone()
+        if started is None:  # nothing ran: either the lock is gone or another run got there first
+            raise lock_lost(step) if not lock_held(conn, lock) else already_recorded(step)
+        row_id = started[0]
         for done, statement in enumerate(statements):
             if done:  # written before the statement is sent: from now on it may have completed
                 update_progress(conn, progress_note(done, total, statement), row_id)

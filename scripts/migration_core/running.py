@@ -50,7 +50,8 @@ def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | 
         if options.dry_run:  # a preview takes no lock, creates nothing and never waits
             return interruptible([conn], lambda: preview_steps(conn, command, migrations, choose, target, options))
         lock_conn = db.connect(url, role="-lock")
-        with closing(lock_conn), lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
+        with closing(lock_conn), db.server_errors(lock_conn, "taking the runner lock"), \
+                lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
             return run_locked(conn, lock_conn, held, command, migrations, choose, target, options, progress)
 
 
@@ -166,6 +167,8 @@ def execute_steps(conn: db.Connection, cancel: list[db.Connection], command: str
         try:
             failed = lock.run_in_worker(run_all)
         except MigrationError as err:
+            if signals:  # the cancel made the tool's own statement fail: the signal is the cause
+                raise interrupted(signals[0], None, {key: [d.version for d in done]}) from None
             err.details[key] = [d.version for d in done]
             raise
     if signals:
