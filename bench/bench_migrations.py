@@ -2,11 +2,15 @@
 
 For each size N it creates N migrations (one table plus one index each, down drops the table) and times, as
 subprocesses run with this interpreter: apply from scratch, plan with all applied, plan with 10 pending and
-rollback of the last 10. Each figure is compared with a floor measured on the same server in the same run:
+rollback of the last 10, and (in this process, on one connection) what judging the risk of 10 pending migrations
+against the live tables adds to plan and apply (issue 10). Each figure is compared with a floor measured on the
+same server in the same run:
   plan floor      a bare `python -c` that imports psycopg2, connects and reads the N history rows;
   apply floor     one process, one connection: the same up SQL, one history INSERT and one commit per migration;
   rollback floor  one process, one connection: read the history, then the same 10 downs, each with its history
                   row (superseding the previous one, as the unique index demands) and one commit.
+  risk floor      the static risk judgement of the same pending migrations (parse + rules, no database): the live
+                  judgement adds one catalog query for all the tables they touch and a second pass of the rules.
 
 Usage: .venv/bin/python bench/bench_migrations.py [--sizes 100,1000] [--repeat 5] [--json results.json]
 Server: BENCH_DB_URL or DB_URL (an admin URL: the bench creates and drops databases), else embedded PostgreSQL.
@@ -35,7 +39,20 @@ from bench_server import start_server
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(SCRIPTS))
-from migration_core.db import CREATE_HISTORY_TABLE, RECORD_SUCCESS, SELECT_HISTORY  # noqa: E402
+from migration_core import db  # noqa: E402
+
+
+def in_public(template: str) -> str:
+    """Return one of the tool's statements with its history tables in schema public, as plain SQL text."""
+    return template.format(schema='"public"', history='"public"."schema_migrations"',
+                           snapshots='"public"."schema_migrations_snapshots"')
+
+
+# The floor's rollback row: the tool's supersede, then a plain insert (the tool also checks its runner lock).
+FLOOR_RECORD = db.SUPERSEDE_SUCCESS + ("INSERT INTO {history} (version, name, checksum, direction, status) "
+                                       "VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'success')")
+CREATE_HISTORY_TABLE, RECORD_SUCCESS, SELECT_HISTORY = map(in_public, (db.CREATE_HISTORY_TABLE, FLOOR_RECORD,
+                                                                     db.SELECT_HISTORY))
 
 PENDING = 10  # migrations left pending for "plan with 10 pending" and undone by "rollback of the last 10"
 TARGETS = {("apply_all", 1000): 1.2, ("plan_all_applied", 1000): 1.5}  # max ratio to floor, from issue 2
@@ -145,6 +162,7 @@ def bench_size(admin_url: str, n: int, repeat: int, workdir: Path) -> list[dict]
     try:
         plan_runs, unchecked_runs, plan_floor = measure_plan(applied, migrations, repeat)
         rollback_runs, rollback_floor = measure_rollback(applied, migrations, paths[-PENDING:][::-1], keep, repeat)
+        live_rows = measure_live_risk(applied, workdir, n, repeat)
     finally:
         drop_database(admin_url, applied)
     pending_runs = measure_plan_pending(admin_url, migrations, keep, repeat)
@@ -152,7 +170,7 @@ def bench_size(admin_url: str, n: int, repeat: int, workdir: Path) -> list[dict]
             result_row(n, "plan_all_applied", plan_runs, plan_floor),
             result_row(n, "plan_all_applied_no_schema_check", unchecked_runs, plan_floor),
             result_row(n, f"plan_{PENDING}_pending", pending_runs, plan_floor),
-            result_row(n, f"rollback_last_{PENDING}", rollback_runs, rollback_floor)]
+            result_row(n, f"rollback_last_{PENDING}", rollback_runs, rollback_floor), *live_rows]
 
 
 def measure_apply(admin_url: str, migrations: Path, paths: list[Path], repeat: int) -> tuple[list, list, str]:
@@ -200,6 +218,64 @@ def measure_rollback(url: str, migrations: Path, last: list[Path], keep: str,
     return runs, floor_runs
 
 
+def write_index_migrations(directory: Path, n: int) -> None:
+    """Write 10 pending migrations that each index an existing bench table, and one indexing all n of them."""
+    directory.mkdir()
+    for i in range(PENDING):
+        (directory / f"20990101_0000{i:02d}_index_bench_{i:05d}.sql").write_text(
+            f"-- DIRECTION: up\nCREATE INDEX idx_live_{i:05d} ON bench_{i:05d} (created_at);\n", encoding="utf-8")
+    every = "".join(f"CREATE INDEX idx_all_{i:05d} ON bench_{i:05d} (created_at);\n" for i in range(n))
+    (directory / "20990102_000000_index_every_bench_table.sql").write_text(f"-- DIRECTION: up\n{every}",
+                                                                          encoding="utf-8")
+
+
+def measure_live_risk(url: str, workdir: Path, n: int, repeat: int) -> list[dict]:
+    """Time the risk judgement of pending migrations that touch existing tables: static (the floor) and live, as
+    plan does it (inside its read) and as apply does it (in a bounded read of its own); check that each live
+    judgement ran exactly one catalog query, however many tables it touched."""
+    from migration_core import commands, parsing, statements
+    from migration_core.model import RunOptions
+    from migration_core.risk import assess_run, read_table_stats
+    directory = workdir / f"live_risk_{n}"
+    write_index_migrations(directory, n)
+    every = parsing.load_migrations(directory)
+    rows = []
+    conn = psycopg2.connect(url)
+    try:
+        for label, migrations in ((f"risk_{PENDING}_pending", every[:PENDING]), (f"risk_{n}_tables", every[PENDING:])):
+            static, plan_runs, apply_runs, queries = [], [], [], []
+
+            def counted(tables: list) -> dict:
+                queries.append(len(tables))  # one call of the reader is one catalog query
+                return read_table_stats(conn, tables)
+            for attempt in range(repeat + 1):  # the first round is an untimed warm-up (imports, caches)
+                for runs, judge in ((static, lambda: assess_run(migrations, conn.server_version)),
+                                    (plan_runs, lambda: assess_run(migrations, conn.server_version,
+                                                                   read_tables=counted)),
+                                    (apply_runs, lambda: commands.assess_run_risks(conn, "apply", migrations,
+                                                                                   RunOptions()))):
+                    statements.parse_raw.cache_clear()  # each judgement parses, as one process would
+                    started = time.perf_counter()
+                    judge()
+                    if attempt:
+                        runs.append(time.perf_counter() - started)
+                    conn.rollback()
+            if len(queries) != repeat + 1:
+                sys.exit(f"{label}: expected one catalog query per judgement, saw {len(queries)} in {repeat}")
+            tables = len({ref for m in migrations for ref in statements_tables(m)})
+            rows += [result_row(n, f"{label}_live_plan", plan_runs, static) | {"catalog_queries": 1, "tables": tables},
+                     result_row(n, f"{label}_live_apply", apply_runs, static) | {"catalog_queries": 1,
+                                                                                 "tables": tables}]
+    finally:
+        conn.close()
+    return rows
+
+
+def statements_tables(migration) -> list[str]:
+    """Return the tables a bench index migration names (one CREATE INDEX ... ON table per line)."""
+    return [line.split(" ON ")[1].split()[0] for line in migration.up_sql.splitlines() if " ON " in line]
+
+
 def measure_plan_pending(admin_url: str, migrations: Path, keep: str, repeat: int) -> list[float]:
     """Plan with the last 10 pending: a database applied up to `keep` with --target (untimed, just before)."""
     url = create_database(admin_url)
@@ -241,6 +317,11 @@ def print_table(rows: list[dict]) -> None:
         target = f"<= {r['target_ratio']}x {r['verdict']}" if "verdict" in r else ""
         print(f"{r['size']:>5}  {r['measurement']:<33} {r['median_s']:>9.3f} {r['floor_s']:>9.3f} "
               f"{r['ratio']:>5.2f}x  {target}")
+    for r in rows:
+        if "catalog_queries" in r:  # the risk rows: their floor is the static judgement
+            print(f"{r['measurement']}: the live judgement adds {(r['median_s'] - r['floor_s']) * 1000:.1f} ms to "
+                  f"the static one ({r['floor_s'] * 1000:.1f} ms), with {r['catalog_queries']} catalog query for "
+                  f"{r['tables']} table(s)")
 
 
 def main() -> int:

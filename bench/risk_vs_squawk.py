@@ -6,6 +6,10 @@ migrations are checked with --assume-in-transaction (as our runner wraps each on
 finding as ours when it maps to one of our rules that fired on the same file (see SAME_AS). Our silenced findings
 count as found (squawk has no reason-carrying silence). Down sections are ours alone (squawk sees one file of SQL).
 
+The last column, "context removed a false alarm", counts the (file, rule) pairs of ours that are gone when the
+corpus is judged as plan and apply judge a run (issue 10): every file applied in order to an empty database, so a
+table an earlier file created is new and empty. Both tools judge SQL text alone, and raise these on a fresh install.
+
 Usage: .venv/bin/python bench/risk_vs_squawk.py [--squawk PATH] [--pg-version 18] [--details]
 Install squawk in a throwaway venv: python3 -m venv /tmp/sqvenv && /tmp/sqvenv/bin/pip install squawk-cli
 """
@@ -26,10 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from migration_core import parsing
-from migration_core.lint import parse_pg_version
 from migration_core.model import Migration
-from migration_core.risk import analyze_migration
-from migration_core.risk_rules import RULES
+from migration_core.risk import RULES, analyze_migration, assess_run, parse_pg_version
 
 CORPUS = ROOT / "tests" / "data" / "risk"
 # squawk rule -> our rules that report the same hazard
@@ -63,6 +65,13 @@ def our_findings(migrations: list[Migration], pg_version: int) -> tuple[dict[str
         per_file[migration.path.name] = {f.rule for f in findings if f.direction == "up"}
         down += sum(1 for f in findings if f.direction == "down")
     return per_file, down, time.perf_counter() - started
+
+
+def context_removed(migrations: list[Migration], ours: dict[str, set[str]], pg_version: int) -> Pairs:
+    """Return our (rule, file) pairs that judging the corpus as one run on an empty database removes."""
+    risks = assess_run(migrations, pg_version)
+    in_run = {m.path.name: {f.rule for f in risks[m.version].findings if f.direction == "up"} for m in migrations}
+    return Counter((rule, name) for name, rules in ours.items() for rule in rules - in_run[name])
 
 
 def squawk_findings(squawk: str, migrations: list[Migration], pg_version: int) -> tuple[dict[str, set[str]], float]:
@@ -112,22 +121,23 @@ def count_by_rule(pairs: Pairs) -> Counter[str]:
     return Counter(rule for rule, _ in pairs)
 
 
-def render_table(both: Pairs, only_ours: Pairs, only_squawk: Pairs) -> list[str]:
+def render_table(both: Pairs, only_ours: Pairs, only_squawk: Pairs, removed: Pairs) -> list[str]:
     """Return a markdown table: one row per rule of ours (with its squawk twins), then squawk's other rules.
 
     A squawk twin that fired where ours did not is counted in the row of the first rule it maps to.
     """
-    b, o, s = count_by_rule(both), count_by_rule(only_ours), count_by_rule(only_squawk)
-    lines = ["| our rule | squawk rule(s) | both | only ours | only squawk |", "|---|---|---:|---:|---:|"]
+    b, o, s, c = count_by_rule(both), count_by_rule(only_ours), count_by_rule(only_squawk), count_by_rule(removed)
+    lines = ["| our rule | squawk rule(s) | both | only ours | only squawk | context removed a false alarm |",
+             "|---|---|---:|---:|---:|---:|"]
     for rule in (r.id for r in RULES):
         twins = [sq for sq, mapped in SAME_AS.items() if rule in mapped]
         missed = sum(s[sq] for sq in twins if SAME_AS[sq][0] == rule)
         lines.append(f"| `{rule}` | {', '.join(f'`{t}`' for t in twins) or '—'} | {b[rule]} | {o[rule]} "
-                     f"| {missed} |")
+                     f"| {missed} | {c[rule]} |")
     for rule in sorted(set(s) - set(SAME_AS), key=lambda r: (-s[r], r)):
-        lines.append(f"| — | `{rule}` | 0 | 0 | {s[rule]} |")
+        lines.append(f"| — | `{rule}` | 0 | 0 | {s[rule]} | — |")
     lines.append(f"| **total** (file, rule) pairs | | **{sum(b.values())}** | **{sum(o.values())}** "
-                 f"| **{sum(s.values())}** |")
+                 f"| **{sum(s.values())}** | **{sum(c.values())}** |")
     return lines
 
 
@@ -153,12 +163,17 @@ def main() -> int:
     ours, down_count, our_seconds = our_findings(migrations, args.pg_version)
     theirs, squawk_seconds = squawk_findings(args.squawk, migrations, args.pg_version)
     both, only_ours, only_squawk = compare(ours, theirs)
+    removed = context_removed(migrations, ours, args.pg_version)
     corpus = args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus
     print(f"Corpus: {len(migrations)} migrations in {corpus}; PostgreSQL {args.pg_version // 10000}; {version}.")
     print(f"Time: ours {our_seconds * 1000:.0f} ms in-process (parse + rules, after a ~25 ms pglast import), "
           f"squawk {squawk_seconds * 1000:.0f} ms (two processes).")
     print(f"Up sections compared per (file, rule); our down-section findings, which squawk cannot see: {down_count}.\n")
-    print("\n".join(render_table(both, only_ours, only_squawk)))
+    print("\n".join(render_table(both, only_ours, only_squawk, removed)))
+    shared = sum(1 for pair in removed if pair in both)
+    print(f"\nContext removed {sum(removed.values())} of our {sum(both.values()) + sum(only_ours.values())} up-section "
+          f"findings on a fresh install ({shared} of them raised by squawk too): each on a table an earlier file "
+          f"creates.")
     if args.details:
         print("\n".join(render_details(only_ours, only_squawk)))
     return 0

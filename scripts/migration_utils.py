@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from migration_core import commands, config, output, parsing, running
 from migration_core.errors import MigrationError, UnexpectedError, UsageError
-from migration_core.model import HistoryRow, Migration, RunOptions, RunSettings
+from migration_core.model import SMALL_TABLE_ROWS, HistoryRow, Migration, RunOptions, RunSettings
 
 compute_checksum = parsing.compute_checksum
 list_migration_files = parsing.list_migration_files
@@ -102,6 +102,16 @@ def add_run_options(parser: ArgumentParser) -> None:
                         help="run even though the live schema changed outside the migrations")
     parser.add_argument("--allow-risk", action="store_true",
                         help="allow high-risk findings too (the user's explicit choice; same as --max-risk high)")
+    add_risk_options(parser)
+
+
+def add_risk_options(parser: ArgumentParser) -> None:
+    """Add the options of the risk judgement against the live database and of its output (plan, apply, ...)."""
+    parser.add_argument("--small-table-rows", type=table_rows, default=SMALL_TABLE_ROWS, metavar="N",
+                        help="a live table with fewer rows is small: lock and rewrite findings on it are low "
+                             f"(default {SMALL_TABLE_ROWS}; 0: no table counts as small)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every risk finding (without it, a rule found 3+ times is one line)")
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -110,7 +120,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(dry_run=args.dry_run, plan_id=args.plan_id, lock_timeout_s=args.lock_timeout,
                       settings=settings, allow_out_of_order=getattr(args, "allow_out_of_order", False),
                       max_risk="high" if args.allow_risk else args.max_risk,
-                      allow_schema_drift=args.allow_schema_drift)
+                      allow_schema_drift=args.allow_schema_drift, small_table_rows=args.small_table_rows,
+                      verbose=args.verbose)
 
 
 # Numeric flags are range-checked while parsing: a bad value is a usage error (exit 2) before anything connects,
@@ -118,6 +129,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 MAX_LOCK_WAIT_S = 86_400            # a day: longer is a typo, not a plan
 MAX_PG_MS = 2_147_483_647           # the largest lock_timeout / statement_timeout PostgreSQL accepts
 MAX_LOCK_RETRIES = 100
+MAX_TABLE_ROWS = 10**12             # --small-table-rows: more rows than any table holds
 
 
 def bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:
@@ -146,6 +158,7 @@ def seconds(text: str) -> float:
 
 milliseconds = bounded_int(0, MAX_PG_MS, "milliseconds")
 retries = bounded_int(0, MAX_LOCK_RETRIES, "retries")
+table_rows = bounded_int(0, MAX_TABLE_ROWS, "rows")
 
 
 def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:

@@ -2,7 +2,7 @@
 
 Strictly read-only. See README.md#plan. Exit 0: clean or only pending; 3: drift or missing files.
 """
-from migration_utils import base_parser, plan, run, schema_diff
+from migration_utils import add_risk_options, base_parser, bounded_int, plan, run, schema_diff
 
 
 def build_parser():
@@ -13,13 +13,18 @@ def build_parser():
     parser.add_argument("--schema-diff", action="store_true",
                         help="list every difference between the live schema and the last snapshot (or --against)")
     parser.add_argument("--against", metavar="URL", help="with --schema-diff: compare with this database instead")
+    parser.add_argument("--lock-timeout-ms", type=bounded_int(1, 2_147_483_647, "milliseconds"), default=5000, metavar="MS",
+                        help="a catalog read waits at most this long behind a table lock, then the live-schema "
+                             "check is skipped, naming the blocker (default 5000)")
+    add_risk_options(parser)
     return parser
 
 
 def main(args):
     if args.schema_diff or args.against:
         return schema_diff(args.against)
-    return plan(args.migrations_dir, args.target, check_live_schema=not args.no_schema_check)
+    return plan(args.migrations_dir, args.target, check_live_schema=not args.no_schema_check,
+                lock_timeout_ms=args.lock_timeout_ms, small_table_rows=args.small_table_rows, verbose=args.verbose)
 
 
 if __name__ == "__main__":

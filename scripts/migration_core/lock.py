@@ -75,8 +75,8 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
             if got and work_application_name:
                 cur.execute(FIND_ORPHANS, (work_application_name,))
                 holder = describe_orphans(cur.fetchall())
-                if not holder:
-                    break
+            if got and not holder:
+                break
             # End the try's transaction (releasing the lock if we got it) before waiting.
             lock_conn.rollback()
             if time.monotonic() >= deadline:

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 Direction = Literal["up", "down"]
 Status = Literal["success", "failed", "superseded"]
+# A live table with fewer rows is small: findings whose cost grows with the table drop to low on it (issue 10,
+# risk.live.is_small; --small-table-rows N).
+SMALL_TABLE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class RunOptions:
     allow_out_of_order: bool = False
     allow_schema_drift: bool = False
     max_risk: str = "medium"            # refuse findings above this severity (issue 5); --allow-risk: "high"
+    small_table_rows: int = SMALL_TABLE_ROWS  # live tables below this are small for the risk rules (issue 10)
+    verbose: bool = False               # list every risk finding instead of grouping repeated ones
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,7 @@ class PlanResult:
     risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk, pending only
     schema: Any = None                                       # schema_check.SchemaCheck; None: not checked
     invalid_indexes: list[dict[str, str]] = field(default_factory=list)  # schema, table, index: failed builds
+    invocation: tuple[str, ...] = ()     # options a suggested command repeats (argv words): see output.invocation
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,8 @@ class RunResult:
     dry_run: bool
     plan_id: str
     risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk of each step
-    would_refuse: dict[str, str] | None = None                # dry run: the refusal the real run would meet
+    would_refuse: dict[str, Any] | None = None                # dry run: the refusal the real run would meet
+    invocation: tuple[str, ...] = ()     # options a suggested command repeats (argv words): see output.invocation
 
 
 @dataclass(frozen=True)

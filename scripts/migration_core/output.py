@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +16,13 @@ from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordRes
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
-# Plus risk_report.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
+# Plus risk.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
 Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | Any
-RECORD_SCHEMA = "python scripts/apply_migrations.py --record-schema"
+SCRIPT_FILES = {"plan": "plan_migrations.py", "apply": "apply_migrations.py", "rollback": "rollback_migrations.py",
+                "lint": "lint_migrations.py", "verify": "verify_migrations.py", "generate": "generate_migration.py"}
+GATE = "medium"    # apply's default --max-risk: plan offers no run command for findings above it
+RISK_IGNORE_EDIT = ("if you only added a '-- risk: ignore' comment, that is still an edit: revert it, or use "
+                    "apply_migrations.py --accept-checksum VERSION after review")
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
@@ -46,9 +54,9 @@ def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
         return None
     # Imported on demand: their modules pull in the risk rules and snapshot code, which plan and apply start-up
     # need not pay for (issue 2's speed targets).
-    from . import risk_report, verify
-    if isinstance(result, risk_report.LintResult):
-        return risk_report.lint_error, risk_report.to_json_payload, risk_report.to_human
+    from . import risk, verify
+    if isinstance(result, risk.LintResult):
+        return risk.lint_error, risk.to_json_payload, risk.to_human
     if isinstance(result, verify.VerifyResult):
         return verify.run_error, verify.to_json_payload, verify.to_human
     return None
@@ -60,7 +68,7 @@ def run_error(result: Result) -> MigrationError | None:
     if extension:
         return extension[0](result)
     if isinstance(result, RunResult) and result.failed:
-        return failure_error(result.failed)
+        return failure_error(result.failed, result.invocation)
     if isinstance(result, SchemaDiffResult) and result.changes:
         return Refused(f"The schemas differ: {len(result.changes)} difference(s) from {result.reference}.",
                        code="schema_drift", hint="Capture each intended change in a migration; undo the others.")
@@ -71,16 +79,17 @@ def run_error(result: Result) -> MigrationError | None:
                        hint="Capture the change in a new migration or undo it; apply --allow-schema-drift overrides.")
     if isinstance(result, PlanResult) and result.plan.blocked:
         code = "drift_detected" if result.plan.drift else "missing_file"
+        edited = f" ({RISK_IGNORE_EDIT})" if result.plan.drift else ""
         return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
                               code=code, hint="Restore the applied files from version control; never edit an "
-                                              "applied migration, write a new one instead.")
+                                              f"applied migration, write a new one instead{edited}.")
     return None
 
 
-def failure_error(f: StepFailed) -> MigrationFailed:
+def failure_error(f: StepFailed, invocation: tuple[str, ...] = ()) -> MigrationFailed:
     """Explain a failed migration: what happened to its changes, where, and what to do next."""
     undone = "failed part way" if f.statements_total is not None else "failed and was rolled back"
-    script = f"python scripts/{'apply' if f.direction == 'up' else 'rollback'}_migrations.py"
+    script = command_line("apply" if f.direction == "up" else "rollback", invocation)
     if f.sqlstate == "55P03":  # lock_not_available: another session holds what the migration needs
         hint = (f"Wait for the blocking session to finish (or end it with SELECT pg_terminate_backend(pid)), "
                 f"then run {script} again; or give it longer with --lock-timeout-ms.")
@@ -91,6 +100,75 @@ def failure_error(f: StepFailed) -> MigrationFailed:
         hint = f"Fix {f.path} (or the database state it depends on), then run {script} again."
     return MigrationFailed(f"Migration {f.version} ({f.direction}) {undone}: {f.describe()} "
                            f"[{f.path}{':' + str(f.line) if f.line else ''}]", hint=hint)
+
+
+# ---- suggested commands ------------------------------------------------------------------------------------
+# Every command the output suggests runs as printed: it repeats the options that shaped the plan (the result's
+# invocation: an absolute --migrations-dir, --history-schema, --target/--to, --allow-risk, timeouts ...), quoted.
+
+def command_line(script: str, words: Iterable[str] = ()) -> str:
+    """Return the shell command that runs one of the scripts with these arguments, each quoted for the shell.
+
+    The script is named the way the user reached the running one (sys.argv[0], relative or absolute as typed), so
+    the command works wherever theirs did; outside our scripts (the MCP tools, tests), by its absolute path.
+    """
+    ran = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name in SCRIPT_FILES.values() else None
+    path = ran.with_name(SCRIPT_FILES[script]) if ran else Path(__file__).resolve().parent.parent / SCRIPT_FILES[script]
+    return shlex.join(["python", str(path), *words])
+
+
+def plan_steps(result: PlanResult) -> list[Migration]:
+    """Return the pending migrations apply would run for this plan (up to its --target)."""
+    return [m for m in result.plan.pending if result.target is None or m.version <= result.target]
+
+
+def plan_decision(result: PlanResult) -> str | None:
+    """Return what the person must decide before apply can run this plan, or None if it can run as it stands."""
+    return preview_refusal(result) or gate_refusal(result)
+
+
+def preview_refusal(result: PlanResult) -> str | None:
+    """Return why apply, even its --dry-run, would refuse this plan: a live-schema difference or out-of-order steps."""
+    check = result.schema.status if result.schema else None
+    if check == "drift":
+        return ("Nothing to run yet: apply refuses while the live schema differs (listed above). Capture each "
+                "change in a migration or undo it; running anyway (--allow-schema-drift) is the person's decision.")
+    if check == "skipped":
+        return "Nothing to run yet: the live-schema check could not run (see above); run plan again once it can."
+    if {m.version for m in result.plan.out_of_order} & {m.version for m in plan_steps(result)}:
+        return ("Nothing to run yet: apply refuses the OUT OF ORDER migration(s) above. Check they do not conflict "
+                "with what was applied since; running them (--allow-out-of-order) is the person's decision.")
+    return None
+
+
+def gate_refusal(result: PlanResult) -> str | None:
+    """Return why apply with the default --max-risk would refuse this plan's steps (the preview still runs)."""
+    over = [m.version for m in plan_steps(result) if m.version in result.risks
+            and result.risks[m.version].risk not in (None, "low", GATE)]
+    if not over:
+        return None
+    return (f"The real apply would refuse: finding(s) above {GATE} risk in {', '.join(over)} (above). Propose the "
+            "safer change each hint describes; accepting the risk (--allow-risk) is the person's decision.")
+
+
+def plan_commands(result: PlanResult, extra: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
+    """Return plan's next commands: the preview (apply --dry-run) and the run of exactly this plan (--plan-id).
+
+    None where that command would be refused: drifted or missing files, a live-schema difference, out-of-order
+    steps (the preview refuses these too); findings above the risk gate leave only the preview, which shows them.
+    """
+    if result.plan.blocked or not plan_steps(result) or preview_refusal(result):
+        return None, None
+    preview = command_line("apply", (*result.invocation, *extra, "--dry-run"))
+    run = command_line("apply", (*result.invocation, *extra, "--plan-id", result.plan_id))
+    return preview, None if gate_refusal(result) else run
+
+
+def run_command(result: RunResult, extra: tuple[str, ...] = ()) -> str | None:
+    """Return the command that runs exactly what a dry run previewed; None if the real run would be refused."""
+    if not result.dry_run or not result.steps or result.would_refuse:
+        return None
+    return command_line(result.command, (*result.invocation, *extra, "--plan-id", result.plan_id))
 
 
 # ---- JSON ------------------------------------------------------------------------------------------------
@@ -108,6 +186,8 @@ def to_json(command: str, result: Result | None, error: MigrationError | None,
         doc["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
         if getattr(error, "sqlstate", None) is not None:
             doc["error"]["sqlstate"] = error.sqlstate
+        if getattr(error, "findings", None) is not None:  # risk_too_high: each finding, for an agent to act on
+            doc["error"]["findings"] = error.findings  # type: ignore[attr-defined]
     # Round trip through json_default first, so Path and datetime values are strings the redaction can see.
     plain = json.loads(json.dumps(doc, default=json_default))
     return json.dumps(redact(plain, secrets or []), indent=2)
@@ -128,7 +208,9 @@ def json_payload(result: Result) -> dict[str, Any]:
         return extension[1](result)
     if isinstance(result, PlanResult):
         p = result.plan
+        preview, run = plan_commands(result, ("--json",))
         return {"migrations_dir": result.migrations_dir, "plan_id": result.plan_id, "target": result.target,
+                "next_command": preview, "run_command": run, "decision": plan_decision(result),
                 "applied": [row_json(r) for r in p.applied],
                 "pending": [migration_json(m) | risk_fields(result.risks, m.version, None) for m in p.pending],
                 "drift": [{"version": d.version, "name": d.name, "recorded_checksum": d.recorded_checksum,
@@ -145,6 +227,7 @@ def json_payload(result: Result) -> dict[str, Any]:
         key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
             "dry_run": result.dry_run, "plan_id": result.plan_id, "would_refuse": result.would_refuse,
+            "next_command": run_command(result, ("--json",)), "run_command": run_command(result, ("--json",)),
             "steps": [step_json(s) | risk_fields(result.risks, s.version, s.direction) for s in result.steps]
             if result.dry_run else [],
             key: [d.version for d in result.done],
@@ -180,9 +263,9 @@ def risk_fields(risks: dict[str, Any], version: str, direction: str | None) -> d
     """Return a migration's risk, rollback_risk and findings (only those of one direction, when given)."""
     if version not in risks:
         return {}
-    from . import risk_report  # only reached when there are pending migrations to judge
+    from . import risk  # only reached when there are pending migrations to judge
     findings = risks[version].findings
-    return risk_report.risk_json([f for f in findings if direction is None or f.direction == direction])
+    return risk.risk_json([f for f in findings if direction is None or f.direction == direction])
 
 
 def step_json(step: Step) -> dict[str, Any]:
@@ -223,8 +306,8 @@ def to_human(command: str, result: Result) -> str:
         lines = [f"  {'would record' if result.dry_run else 'recorded'}    {v}" for v in result.versions]
         return "\n".join(lines + [f"{what} {len(result.versions)} migration(s)."])
     kind = "" if result.reversible is None else (" (reversible)" if result.reversible else " (irreversible: no down)")
-    follow = ("Edit it, then run python scripts/plan_migrations.py." if result.reversible is None
-              else "Next: python scripts/plan_migrations.py")
+    plan = command_line("plan", ("--migrations-dir", os.path.abspath(result.path.parent)))
+    follow = f"Edit it, then run {plan}" if result.reversible is None else f"Next: {plan}"
     return f"Created {result.path}{kind}\n{follow}"
 
 
@@ -241,8 +324,11 @@ def human_plan(result: PlanResult) -> str:
                      f"{f'  risk {risk.upper()}' if risk else ''}"
                      f"{'  OUT OF ORDER (older than the newest applied)' if m.version in late else ''}")
         if m.version in result.risks:
-            from . import risk_report
-            lines += risk_report.human_findings(result.risks[m.version].findings, indent="           ")
+            from .risk import plan_lines
+            lines += plan_lines(result.risks, m.version, indent="           ")
+    if result.risks:
+        from .risk import group_lines
+        lines += group_lines(result.risks)
     lines += [f"  DRIFT    {d.version}: file changed since applied (recorded {d.recorded_checksum[:12]}, "
               f"file {d.file_checksum[:12]})" for d in p.drift]
     lines += [f"  MISSING  {r.version}: applied, but the file is gone" for r in p.missing]
@@ -252,10 +338,17 @@ def human_plan(result: PlanResult) -> str:
     lines += [f"  INVALID  index {i['schema']}.{i['index']} on {i['table']}: left by a failed CREATE INDEX "
               f"CONCURRENTLY; drop it (DROP INDEX CONCURRENTLY) and build it again" for i in result.invalid_indexes]
     if p.blocked:
-        lines.append("Drift or missing files: apply and rollback will refuse until the files match what was applied.")
+        lines.append("Drift or missing files: apply and rollback will refuse until the files match what was applied"
+                     + (f" ({RISK_IGNORE_EDIT})." if p.drift else "."))
+    elif plan_steps(result):
+        preview, run = plan_commands(result)
+        decision = plan_decision(result)
+        if run:
+            lines.append(f"Plan id {result.plan_id}. Next: {preview}, then {run}")
+        else:
+            lines.append(f"Plan id {result.plan_id}. {decision}" + (f" Preview: {preview}" if preview else ""))
     elif p.pending:
-        lines.append(f"Plan id {result.plan_id}. Next: python scripts/apply_migrations.py --dry-run, then "
-                     f"python scripts/apply_migrations.py --plan-id {result.plan_id}")
+        lines.append(f"Plan id {result.plan_id}: nothing pending up to {result.target}.")
     elif not (result.schema and result.schema.status == "drift"):
         lines.append("Up to date: nothing to apply.")
     return "\n".join(lines)
@@ -303,13 +396,17 @@ def human_run(result: RunResult) -> str:
             sql, _ = step.migration.section(step.direction)
             lines.append(f"-- {step.version} ({step.direction})")
             if step.version in result.risks:
-                from . import risk_report
-                findings = [f for f in result.risks[step.version].findings if f.direction == step.direction]
-                lines += ["-- " + line for line in risk_report.human_findings(findings, indent="risk ")]
+                from . import risk
+                lines += ["-- " + line for line in risk.plan_lines(result.risks, step.version, "risk ", step.direction)]
             lines += [sql.rstrip(), ""]
+        if result.risks:
+            from . import risk
+            lines += ["-- " + line for line in risk.group_lines(result.risks, indent="risk ")]
         if result.would_refuse:
             lines.append(f"The real run would refuse: {result.would_refuse['message']} {result.would_refuse['hint']}")
-        lines.append(f"To run exactly this: python scripts/{result.command}_migrations.py --plan-id {result.plan_id}")
+            lines.append("Nothing to confirm yet: the person decides first (see the hint), then preview again.")
+        else:
+            lines.append(f"To run exactly this: {run_command(result)}")
         return "\n".join(lines)
     if not result.steps:
         return f"Nothing to {verb}."

@@ -41,38 +41,43 @@ def compute_plan(migrations: list[Migration], history: list[HistoryRow] | None) 
     )
 
 
-def refuse_if_blocked(plan: Plan) -> None:
-    """Refuse to apply while any applied file has drifted or gone missing."""
+def refuse_if_blocked(plan: Plan, plan_command: str = "python scripts/plan_migrations.py") -> None:
+    """Refuse to apply while any applied file has drifted or gone missing; plan_command: how to look (a hint)."""
     if plan.drift:
         versions = ", ".join(d.version for d in plan.drift)
         raise Refused(f"Applied migration file(s) changed since they were applied: {versions}.",
                       code="drift_detected",
-                      hint="Restore the original file(s) (e.g. git checkout) and write a new migration for the change; "
-                           "run python scripts/plan_migrations.py to see the drift.")
+                      hint="Restore the original file(s) (e.g. git checkout) and write a new migration for the change "
+                           "(if you only added a '-- risk: ignore' comment, that is still an edit: revert it, or use "
+                           "apply_migrations.py --accept-checksum VERSION after review); "
+                           f"run {plan_command} to see the drift.")
     if plan.missing:
         versions = ", ".join(r.version for r in plan.missing)
         raise Refused(f"Applied migration file(s) missing from the migrations directory: {versions}.",
                       code="missing_file",
-                      hint="Restore the missing file(s) from version control, "
-                           "then run python scripts/plan_migrations.py again.")
+                      hint=f"Restore the missing file(s) from version control, then run {plan_command} again.")
 
 
-def refuse_out_of_order(plan: Plan, steps: list[Step]) -> None:
-    """Refuse to run pending migrations older than the newest applied one, unless the user allowed it."""
+def refuse_out_of_order(plan: Plan, steps: list[Step],
+                        allowed: str = "python scripts/apply_migrations.py --allow-out-of-order --dry-run") -> None:
+    """Refuse to run pending migrations older than the newest applied one, unless the user allowed it.
+
+    allowed: the command that previews the run with the older migrations allowed (a hint).
+    """
     older = {m.version for m in plan.out_of_order}
     late = [s.version for s in steps if s.version in older]
     if late:
         raise Refused(f"Pending migration(s) older than the newest applied one: {', '.join(late)}.",
                       code="out_of_order",
-                      hint="Check they don't conflict with what was applied since (a merged branch?), then run "
-                           "python scripts/apply_migrations.py --allow-out-of-order.")
+                      hint="Check they don't conflict with what was applied since (a merged branch?); if the person "
+                           f"decides to run them, preview with {allowed}.")
 
 
 def select_baseline(plan: Plan, migrations: list[Migration], version: str) -> list[Migration]:
     """Return the migrations up to and including `version` not yet applied, to record without running."""
     if version not in {m.version for m in migrations}:
         raise UsageError(f"Unknown baseline version {version!r}: no such migration file.", code="unknown_version",
-                         hint="Run python scripts/plan_migrations.py to list the versions.")
+                         hint="Run plan_migrations.py with the same --migrations-dir to list the versions.")
     return [m for m in plan.pending if m.version <= version]
 
 
@@ -81,7 +86,7 @@ def select_accepted_drift(plan: Plan, migrations: list[Migration], version: str)
     if version not in {d.version for d in plan.drift}:
         raise UsageError(f"{version!r} has not drifted, so there is no checksum change to accept.",
                          code="not_drifted",
-                         hint="Run python scripts/plan_migrations.py to see which versions drifted.")
+                         hint="Run plan_migrations.py with the same --migrations-dir to see which versions drifted.")
     return [m for m in migrations if m.version == version]
 
 
@@ -89,7 +94,8 @@ def select_apply_steps(plan: Plan, migrations: list[Migration], target: str | No
     """Return the pending migrations apply runs, in version order, up to and including target."""
     if target is not None and target not in {m.version for m in migrations}:
         raise UsageError(f"Unknown target version {target!r}: no such migration file.",
-                         code="unknown_version", hint="Run python scripts/plan_migrations.py to list the versions.")
+                         code="unknown_version",
+                         hint="Run plan_migrations.py with the same --migrations-dir to list the versions.")
     return [Step(m, "up") for m in plan.pending if target is None or m.version <= target]
 
 
@@ -101,7 +107,7 @@ def select_rollback_steps(plan: Plan, migrations: list[Migration], to: str | Non
             known = "not applied" if to in {m.version for m in migrations} else "unknown"
             raise UsageError(f"Cannot roll back to {to!r}: that version is {known}.",
                              code="unknown_version",
-                             hint="Run python scripts/plan_migrations.py to list the applied versions.")
+                             hint="Run plan_migrations.py with the same --migrations-dir to list the applied versions.")
         versions = applied[applied.index(to) + 1:]
     else:
         versions = applied[-1:]

@@ -31,6 +31,13 @@ WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
   AND l.relation = ANY (ARRAY(SELECT pg_catalog.to_regclass(name) FROM unnest(%s::text[]) AS name))
 ORDER BY a.pid
 """
+FIND_OLD_SNAPSHOTS = """
+SELECT pid, application_name, state, extract(epoch FROM pg_catalog.now() - xact_start)::int
+FROM pg_catalog.pg_stat_activity
+WHERE backend_xmin IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()
+  AND datname = pg_catalog.current_database() AND backend_type = 'client backend'
+ORDER BY xact_start LIMIT 5
+"""
 SELECT_INVALID_ON_TABLE = """
 SELECT n.nspname, c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -256,10 +263,14 @@ def check_index_build(conn: Connection, step: Step, statement: Statement, table:
     invalid_now = invalid_indexes_on(conn, table)
     if failure is not None:
         left = sorted(invalid_now - invalid_before)
-        undropped = [f"{s}.{n}" for s, n in left if not drop_index(conn, s, n)]
+        dropped = [f"{s}.{n}" for s, n in left if drop_index(conn, s, n)]
+        undropped = [f"{s}.{n}" for s, n in left if f"{s}.{n}" not in dropped]
         if undropped:
             return replace(failure, error=f"{failure.error} It left INVALID index(es) {', '.join(undropped)}: "
                                           f"drop them with DROP INDEX CONCURRENTLY before running it again.")
+        if dropped:
+            return replace(failure, error=f"{failure.error} The INVALID index {', '.join(dropped)} that the failed "
+                                          "build left was dropped, so a retry starts clean.")
         return failure
     name = getattr(statement.node, "idxname", None)
     bad = sorted(f"{s}.{n}" for s, n in invalid_now if (name and n == name) or (s, n) not in invalid_before)
@@ -317,7 +328,16 @@ def describe_blockers(conn: Connection, statements: list[Statement]) -> str:
         rows = cur.fetchall()
     if not conn.autocommit:
         conn.rollback()
-    if not rows:
+    if not rows:  # no table lock in the way: a concurrent build also waits for transactions with older snapshots
+        with conn.cursor() as cur:
+            cur.execute(FIND_OLD_SNAPSHOTS)
+            rows = cur.fetchall()
+        if not conn.autocommit:
+            conn.rollback()
+        if rows:
+            return "Waiting for transactions that hold older snapshots: " + "; ".join(
+                f"pid {pid} ({app or 'no application_name'}, {state}, transaction open for {age}s)"
+                for pid, app, state, age in rows) + "."
         return "The blocking session was gone by the time it was looked up; try again."
     held = "; ".join(f"pid {pid} ({app or 'no application_name'}, {state}, query running {age}s: {query.strip()!r}) "
                      f"holds {mode} on {relation}" for pid, app, state, age, query, mode, relation in rows)

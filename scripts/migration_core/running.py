@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from . import config, db, lock, parsing, planning, schema_check
-from .commands import (DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS, assess_risks, interruptible)
+from .commands import (DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS, assess_run_risks, interruptible,
+                       invocation)
 from .errors import Interrupted, MigrationError, Refused
 from .model import Migration, Plan, RunOptions, RunResult, RunSettings, Step, StepDone, StepFailed
-from .output import RUN_KEYS
+from .output import RUN_KEYS, command_line
 from .statements import Statement, check_transaction_mode
 
 Progress = Callable[[str], None]
@@ -24,10 +25,12 @@ def apply(migrations_dir: Path, target: str | None = None, options: RunOptions =
           progress: Progress = lambda _: None) -> RunResult:
     """Apply pending migrations in order, each in its own transaction; stop at the first failure."""
     def choose(current: Plan, migrations: list[Migration]) -> list[Step]:
-        planning.refuse_if_blocked(current)
+        planning.refuse_if_blocked(current, command_line("plan", invocation(migrations_dir, "--target", target)))
         steps = planning.select_apply_steps(current, migrations, target)
         if not options.allow_out_of_order:
-            planning.refuse_out_of_order(current, steps)
+            words = invocation(migrations_dir, "--target", target, options)
+            planning.refuse_out_of_order(current, steps,
+                                         command_line("apply", (*words, "--allow-out-of-order", "--dry-run")))
         return steps
     return run_steps("apply", migrations_dir, choose, target, options, progress)
 
@@ -44,28 +47,33 @@ def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | 
               progress: Progress) -> RunResult:
     """Shared body of apply and rollback: a preview, or the real run under the runner lock."""
     migrations = parsing.load_migrations(migrations_dir)
+    words = invocation(migrations_dir, "--target" if command == "apply" else "--to", target, options)
     url = config.read_db_url()
     conn = db.connect(url, read_only=options.dry_run)
     with closing(conn):
         if options.dry_run:  # a preview takes no lock, creates nothing and never waits
-            return interruptible([conn], lambda: preview_steps(conn, command, migrations, choose, target, options))
+            return interruptible([conn], lambda: preview_steps(conn, command, migrations, choose, target, options,
+                                                               words))
         lock_conn = db.connect(url, role="-lock")
         with closing(lock_conn), db.server_errors(lock_conn, "taking the runner lock"), \
                 lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
-            return run_locked(conn, lock_conn, held, command, migrations, choose, target, options, progress)
+            return run_locked(conn, lock_conn, held, command, migrations, choose, target, options, progress, words)
 
 
 def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerLock, command: str,
                migrations: list[Migration], choose: Choose, target: str | None, options: RunOptions,
-               progress: Progress) -> RunResult:
-    """Plan under the lock, refuse what is unsafe before anything runs, run the steps, record the schema."""
+               progress: Progress, words: tuple[str, ...] = ()) -> RunResult:
+    """Plan under the lock, refuse what is unsafe before anything runs, run the steps, record the schema.
+
+    words: the invocation (commands.invocation), repeated by the commands that results and hints suggest.
+    """
     current, check, drift_allowed = read_state(conn, migrations, options)
     steps = choose(current, migrations)
     computed_id = planning.compute_plan_id(command, current, steps, target)
-    check_plan_id(command, options.plan_id, computed_id)
+    check_plan_id(command, options.plan_id, computed_id, command_line(command, (*words, "--dry-run")))
     parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
     # A real apply needs only the up findings it is gated on; rollback shows the down ones.
-    risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
+    risks = assess_run_risks(conn, command, [s.migration for s in steps], options)
     refusal = risk_gate(command, risks, options)
     if refusal:
         raise refusal
@@ -88,7 +96,8 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
             schema_check.record_after_run(
                 conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
                 unreviewed=check.status in ("stale", "skipped"))
-    return RunResult(command, steps, done, failed, False, computed_id, risks)  # type: ignore[arg-type]
+    return RunResult(command, steps, done, failed, False, computed_id, risks,  # type: ignore[arg-type]
+                     invocation=words)
 
 
 def read_state(conn: db.Connection, migrations: list[Migration], options: RunOptions
@@ -106,7 +115,7 @@ def read_state(conn: db.Connection, migrations: list[Migration], options: RunOpt
 
 
 def preview_steps(conn: db.Connection, command: str, migrations: list[Migration], choose: Choose,
-                  target: str | None, options: RunOptions) -> RunResult:
+                  target: str | None, options: RunOptions, words: tuple[str, ...] = ()) -> RunResult:
     """Return what a run would do, with its plan id and risk findings, and why the real run would refuse."""
     with db.server_errors(conn, "reading the history and the live schema"):
         db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
@@ -118,12 +127,13 @@ def preview_steps(conn: db.Connection, command: str, migrations: list[Migration]
         schema_check.refuse_schema_drift(check)
     steps = choose(current, migrations)
     parse_steps(steps, conn.server_version)
-    risks = assess_risks([s.migration for s in steps], conn.server_version, with_down=command != "apply")
+    risks = assess_run_risks(conn, command, [s.migration for s in steps], options)
     refusal = risk_gate(command, risks, options)
     return RunResult(command, steps, [], None, True,  # type: ignore[arg-type]
                      planning.compute_plan_id(command, current, steps, target), risks,
                      None if refusal is None else {"code": refusal.code, "message": refusal.message,
-                                                   "hint": refusal.hint})
+                                                   "hint": refusal.hint,
+                                                   "findings": getattr(refusal, "findings", [])}, words)
 
 
 def risk_gate(command: str, risks: dict[str, Any], options: RunOptions) -> Refused | None:
@@ -134,12 +144,20 @@ def risk_gate(command: str, risks: dict[str, Any], options: RunOptions) -> Refus
     """
     if command != "apply" or not risks:
         return None
-    from . import risk_report
-    return risk_report.risk_refusal(list(risks.values()), "up", options.max_risk)  # type: ignore[arg-type]
+    from . import risk
+    return risk.risk_refusal(risks, "up", options.max_risk, options.verbose)  # type: ignore[arg-type]
 
 
 def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]:
-    """Parse each step's SQL with the PostgreSQL parser; refuse statements its transaction mode cannot run."""
+    """Parse each step's SQL with the PostgreSQL parser; refuse statements its transaction mode cannot run.
+
+    The other section of each file is checked too: a file whose down holds a COMMIT is invalid as a whole, and is
+    never applied only to be refused at rollback time.
+    """
+    for step in steps:
+        other = "down" if step.direction == "up" else "up"
+        if other == "up" or step.migration.reversible:
+            check_transaction_mode(step.migration, other, server_version)
     return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
 
 
@@ -190,11 +208,10 @@ def interrupted(signum: int, failed: StepFailed | None, details: dict[str, Any])
                                 "failed": None if failed is None else {**vars(failed), "error": failed.describe()}})
 
 
-def check_plan_id(command: str, expected: str | None, actual: str) -> None:
-    """Refuse when the plan the user confirmed is no longer what would run."""
+def check_plan_id(command: str, expected: str | None, actual: str, preview: str = "") -> None:
+    """Refuse when the plan the user confirmed is no longer what would run; preview: the command to look again."""
     if expected is not None and expected != actual:
-        flag = "--dry-run" if command == "rollback" else "--dry-run (or python scripts/plan_migrations.py)"
         raise Refused(f"The plan changed since it was previewed (confirmed {expected}, now {actual}); "
                       "nothing was executed.", code="plan_changed",
-                      hint=f"Run python scripts/{command}_migrations.py {flag} again, review the new plan, "
-                           "then confirm its id.")
+                      hint=f"Preview again with {preview or command_line(command, ('--dry-run',))}, review the new "
+                           "plan, then confirm its id.")

@@ -10,15 +10,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from . import config
 from .db import describe_exclusive_holders
 from .errors import Refused
 from .schema_diff import SchemaChange, diff_snapshots
 from .snapshot import take_snapshot
+from .output import command_line
 from .snapshot_store import UNREVIEWED, load_last_record, record_current_snapshot
 
 SHOWN_CHANGES = 10
 BLOCKED = ("55P03", "57014")  # lock_timeout, statement_timeout: a catalog read waited behind a lock
-RECORD_SCHEMA = "python scripts/apply_migrations.py --record-schema"
+
+
+def suggest(script: str, *words: str) -> str:
+    """Return a runnable command for a hint: the history schema is named whenever it is not the default."""
+    schema = config.history_schema()
+    named = ("--history-schema", schema) if schema != config.DEFAULT_HISTORY_SCHEMA else ()
+    return command_line(script, (*named, *words))
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,7 @@ def compare_with_last_snapshot(conn: Any, applied_versions: list[str]) -> Schema
         return SchemaCheck("stale", changes, record.taken_at,
                            "the last snapshot does not match the applied migrations (a run stopped before recording "
                            "one, or started from such a snapshot), so changes made outside the migrations cannot be "
-                           f"told apart; review the differences listed, then run {RECORD_SCHEMA}")
+                           f"told apart; review the differences listed, then run {suggest('apply', '--record-schema')}")
     return SchemaCheck("drift" if changes else "clean", changes, record.taken_at)
 
 
@@ -76,10 +84,10 @@ def refuse_schema_drift(check: SchemaCheck) -> None:
     more = f" (and {len(check.changes) - SHOWN_CHANGES} more)" if len(check.changes) > SHOWN_CHANGES else ""
     raise Refused(f"The live schema changed outside the migrations since the last run: {shown}{more}.",
                   code="schema_drift",
-                  hint="Capture the change in a migration (python scripts/generate_migration.py --name ... with the "
-                       "same SQL, then apply --baseline or --allow-schema-drift once), or undo it by hand; run "
-                       "python scripts/plan_migrations.py --schema-diff to see every difference; after review, "
-                       f"{RECORD_SCHEMA} makes the live schema the reference.")
+                  hint="Capture the change in a migration (generate_migration.py --name NAME with the same SQL, "
+                       "then apply --baseline or --allow-schema-drift once), or undo it by hand; run "
+                       f"{suggest('plan', '--schema-diff')} to see every difference; after review, "
+                       f"{suggest('apply', '--record-schema')} makes the live schema the reference.")
 
 
 def record_after_run(conn: Any, applied_versions: list[str], unreviewed: bool = False) -> None:

@@ -83,7 +83,7 @@ def check_on_scratch(migrations: list[Migration], chosen: set[str], scratch_url:
                 raise
             # else: a statement failed because it was cancelled; the signal is the news
     if received:
-        raise Interrupted(f"Interrupted by signal {received[0]}: verify stopped and removed its scratch database "
+        raise Interrupted(f"Interrupted by signal {received[0]}: verify stopped and cleaned up its scratch database "
                           "(the DB_URL database was never written).",
                           hint="Run python scripts/verify_migrations.py again to verify.")
     return checks, prepared, scratch.where

@@ -49,7 +49,7 @@ def test_apply_runs_the_shipped_seed_migrations(db_url, tmp_path, run_script):
     assert [line.split()[1] for line in applied_lines] == [USERS, USERS_INDEX]
     assert "2 migration(s) applied" in result.stdout
     assert tables(db_url) == {"schema_migrations", "users"}
-    assert "idx_users_email_lower" in index_names(db_url)
+    assert "idx_users_email" in index_names(db_url)
     assert [r[0] for r in query(db_url, "SELECT column_name FROM information_schema.columns "
                                         "WHERE table_name = 'users' ORDER BY ordinal_position")] == [
         "id", "email", "created_at"]

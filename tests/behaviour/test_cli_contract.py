@@ -52,7 +52,9 @@ BAD_NUMBERS = {  # case: (script, flag, value, with --json)
     "pg_version_negative": ("lint", "--pg-version", "-1.5", True),
     "pg_version_negative_minor": ("lint", "--pg-version", "10.-5", False),
     "pg_version_far_too_large": ("lint", "--pg-version", "99999999", True),
-}
+    "small_table_rows_negative": ("apply", "--small-table-rows", "-1", False),
+    "plan_lock_timeout_ms_negative": ("plan", "--lock-timeout-ms", "-1", True),
+}  # every numeric flag of every script belongs here
 
 
 @pytest.mark.parametrize("script, flag, value, as_json", list(BAD_NUMBERS.values()), ids=list(BAD_NUMBERS))
@@ -123,16 +125,17 @@ def test_a_closed_stdout_ends_quietly_with_the_usual_exit_code(script, args, exi
     assert_nothing_done(db_url)
 
 
-def test_plan_piped_into_head_prints_one_line_and_no_traceback(db_url, migrations_dir):
+@pytest.mark.parametrize("flags, first_line", [((), "Migrations in "), (("--json",), "{")], ids=["human", "json"])
+def test_plan_piped_into_head_prints_one_line_and_no_traceback(flags, first_line, db_url, migrations_dir):
     # 2,000 pending migrations: far more output than a pipe buffers, so the writer meets the closed pipe.
     directory = migrations_dir({f"20260101_{n:06d}_m.sql": migration("SELECT 1;", "SELECT 1;") for n in range(2000)})
-    script = " ".join(command("plan", "--migrations-dir", str(directory), "--no-schema-check"))
+    script = " ".join(command("plan", "--migrations-dir", str(directory), "--no-schema-check", *flags))
 
     result = subprocess.run(["bash", "-c", f'{script} | head -1; echo "exit=${{PIPESTATUS[0]}}"'],
                             capture_output=True, text=True, env=environment(db_url), timeout=120)
 
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Migrations in ") and lines[1:] == ["exit=0"], result.stdout
+    assert lines[0].startswith(first_line) and lines[1:] == ["exit=0"], result.stdout
     assert result.stderr == ""
     assert_nothing_done(db_url)
 

@@ -153,7 +153,8 @@ class Database:
                     cur.execute(sql, params)
                     return cur.fetchall() if cur.description else []
             except psycopg2.Error as err:
-                if attempt or not (self.conn.closed or err.pgcode is None or err.pgcode.startswith("57P")):
+                dropped = self.conn is None or self.conn.closed or err.pgcode is None or err.pgcode.startswith("57P")
+                if attempt or not dropped:
                     raise
                 self.close()  # the server dropped this session: look again on a new one
         raise AssertionError("unreachable")
@@ -165,7 +166,10 @@ class Database:
 
 
 def observe(db: Database, specs: list[Spec]) -> Observed:
-    """Read the history and the workload's tables (with row counts) and indexes (with validity)."""
+    """Read the history and the workload's tables (with row counts) and indexes (with validity).
+
+    Called only once no runner session is left, so the separate reads see one state.
+    """
     rows: list[HistoryRow] = []
     if db.rows("SELECT to_regclass('public.schema_migrations') IS NOT NULL")[0][0]:
         rows = [HistoryRow(*r) for r in db.rows("SELECT id, version, direction, status, error_message "
@@ -252,6 +256,7 @@ class Trial:
     db: Database
     directory: Path
     specs: list[Spec]
+    database: str
     story: list[str] = field(default_factory=list)
 
     def note(self, line: str) -> None:
@@ -379,7 +384,7 @@ def apply_to_the_end(trial: Trial) -> None:
     problems = completion_violations(trial.specs, seen)
     assert not problems, "after the final apply:\n  " + "\n  ".join(problems) + trial.explain()
     plan = run_plan(trial)
-    assert plan.get("pending") == [] and plan.get("failed") == [], f"plan after the last apply: {plan}" + trial.explain()
+    assert plan.get("pending") == [] and plan.get("failed") == [], f"plan after it: {plan}" + trial.explain()
     print(trial.explain())  # what this trial went through: shown by `make soak` (pytest -s), or on a failure
 
 
@@ -406,25 +411,28 @@ def create_trial(server: FaultServer, workload: tuple[list[Spec], Path], name: s
     query(server.url, f'CREATE DATABASE "{database}"')
     specs, directory = workload
     return Trial(f"{name} #{number}", SEED * 1000 + number, Database(database_url(server.url, database)),
-                 directory, specs)
+                 directory, specs, database)
+
+
+def drop_trial(server: FaultServer, trial: Trial) -> None:
+    trial.db.close()
+    query(server.url, f'DROP DATABASE IF EXISTS "{trial.database}" WITH (FORCE)')
 
 
 @pytest.fixture
 def new_trial(server: FaultServer, workload: tuple[list[Spec], Path],
               request: pytest.FixtureRequest) -> Iterator[Callable[[int], Trial]]:
-    """Return a factory of trials, each on a fresh database of the fault server.
-
-    The databases are not dropped (DROP DATABASE forces a checkpoint, seconds on a busy machine): the whole
-    cluster is deleted at the end of the module.
-    """
+    """Return a factory of trials, each on a fresh database of the fault server; drop them afterwards."""
     made: list[Trial] = []
 
     def make(number: int) -> Trial:
+        if made:  # the previous trial is over: keep the cluster (in memory) small during a long soak
+            drop_trial(server, made.pop())
         made.append(create_trial(server, workload, request.node.name, number))
         return made[-1]
     yield make
     for trial in made:
-        trial.db.close()
+        drop_trial(server, trial)
 
 
 @dataclass(frozen=True)
@@ -435,6 +443,10 @@ class Timing:
     trial: Trial  # the database it applied to, for the test that checks it
     exit_code: int
     document: dict
+
+    @property
+    def per_migration_s(self) -> float:
+        return (self.total_s - self.first_success_s) / MIGRATIONS
 
 
 @pytest.fixture(scope="module")
@@ -451,7 +463,7 @@ def timing(server: FaultServer, workload: tuple[list[Spec], Path]) -> Iterator[T
                    f"stderr {err[-2000:]!r}")
         yield Timing(first, time.monotonic() - started, trial, code, document)
     finally:
-        trial.db.close()
+        drop_trial(server, trial)
 
 
 # ---- the tests ----------------------------------------------------------------------------------------------
@@ -488,25 +500,36 @@ def apply_up_to(trial: Trial, last: int) -> None:
 
 
 def kill_at_random(trial: Trial, rng: random.Random, timing: Timing) -> None:
-    """SIGKILL a runner after a random delay (one time in four, at the first CREATE INDEX CONCURRENTLY after it).
+    """SIGKILL a runner at a random point of its run, then deal with the session it leaves behind.
 
-    Its orphaned session is then either terminated at once (as when the client host dies and TCP keepalive
-    ends it) or left to finish its statement; either way the check waits until the session is gone.
+    The point: one time in six a random delay from its start (before or while it connects and takes the lock);
+    otherwise a random delay after a random number of its migrations committed, as delays from the start alone
+    land after the end whenever the machine's load changes; one time in four then at the next CREATE INDEX
+    CONCURRENTLY. The orphaned session is then terminated at once (as when the client host dies and TCP
+    keepalive ends it) or left to finish its statement; either way the check waits until it is gone.
     """
-    seen = observe(trial.db, trial.specs)
-    pending = sum(1 for spec in trial.specs if not seen.successes(spec.version)) / len(trial.specs)
-    delay = rng.uniform(timing.first_success_s / 2,
-                        timing.first_success_s + (timing.total_s - timing.first_success_s) * pending * 0.9)
-    in_index_build = rng.random() < 0.25
+    already = count_successes(trial.db)
+    if already == len(trial.specs):
+        trial.note("nothing left to interrupt")
+        return
+    early = rng.random() < 1 / 6
+    after = already + rng.randrange(len(trial.specs) - already)
+    delay = rng.uniform(0, timing.first_success_s if early else 3 * timing.per_migration_s)
+    in_index_build = not early and rng.random() < 0.25
     terminate = rng.random() < 0.5
     runner = start_apply(trial.db.url, trial.directory)
+    if not early and after > already:
+        wait_for_successes(trial, runner, after)
+    elif not early:  # in its first migration: once it runs a statement
+        wait_for_active_statement(trial, runner)
     time.sleep(delay)
     inside = wait_for_active_statement(trial, runner, "CREATE INDEX CONCURRENTLY") if in_index_build else None
-    runner.send_signal(signal.SIGKILL)  # a no-op when the runner already finished (then the trial checks that)
+    runner.send_signal(signal.SIGKILL)  # a no-op when the runner already finished (the story says so)
     code, _, _ = finish(runner)
     end_runner_sessions(trial.db, terminate)
     seen = observe(trial.db, trial.specs)
-    trial.note(f"SIGKILL after {delay:.2f}s{' inside ' + repr(inside[1][:70]) if inside else ''} (exit {code}), "
+    where = "from its start" if early else f"after {after} successes"
+    trial.note(f"SIGKILL {delay:.2f}s {where}{' inside ' + repr(inside[1][:70]) if inside else ''} (exit {code}), "
                f"orphaned session {'terminated' if terminate else 'left to finish'}: {len(seen.rows)} history rows, "
                f"{sum(seen.successes(s.version) for s in trial.specs)} successes, "
                f"invalid indexes {[i for i, ok in seen.indexes.items() if not ok]}")
@@ -537,7 +560,7 @@ def test_a_terminated_runner_session_exits_4_listing_what_was_applied(new_trial)
         rng = random.Random(trial.seed)
         after = rng.randint(1, MIGRATIONS * 3 // 4)
         # Every other one inside an index build (which leaves an INVALID index), the other in any statement.
-        inside = ("", "CREATE INDEX CONCURRENTLY")[(number + rng.randint(0, 1)) % 2]
+        inside = ("", "CREATE INDEX CONCURRENTLY")[(number + SEED) % 2]
         runner = start_apply(trial.db.url, trial.directory)
         assert wait_for_successes(trial, runner, after), f"the runner ended early: {finish(runner)}" + trial.explain()
         target = wait_for_active_statement(trial, runner, inside)
@@ -571,7 +594,7 @@ def test_a_server_restarted_mid_run_leaves_history_matching_the_database(server,
     for number in range(1, RESTART_TRIALS + 1):
         trial = new_trial(200 + number)
         rng = random.Random(trial.seed)
-        mode = ("fast", "immediate")[(number + rng.randint(0, 1)) % 2]  # fast: sessions end; immediate: a crash
+        mode = ("fast", "immediate")[(number + SEED) % 2]  # in turn; fast: sessions end, immediate: a crash
         after = rng.randint(1, MIGRATIONS * 3 // 4)
         runner = start_apply(trial.db.url, trial.directory)
         assert wait_for_successes(trial, runner, after), f"the runner ended early: {finish(runner)}" + trial.explain()

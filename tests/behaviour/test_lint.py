@@ -94,8 +94,9 @@ def test_the_json_document_has_the_lint_shape(run_script, migrations_dir):
     code, document = lint_json(run_script, migrations_dir(CLEAN | RENAME | INDEX), "--pg-version", "15")
 
     assert code == 3
-    assert set(document) == {"schema_version", "command", "ok", "migrations_dir", "pg_version", "fail_on", "risk",
-                             "migrations", "error"}
+    assert set(document) == {"schema_version", "command", "ok", "migrations_dir", "pg_version", "fail_on", "live",
+                             "risk", "migrations", "error"}
+    assert document["live"] is False  # offline: each file judged on its own
     assert (document["schema_version"], document["command"], document["ok"]) == (1, "lint", False)
     assert (document["pg_version"], document["fail_on"], document["risk"]) == (150000, "high", "high")
     assert document["error"]["code"] == "risk_found" and document["error"]["hint"]
@@ -104,9 +105,11 @@ def test_the_json_document_has_the_lint_shape(run_script, migrations_dir):
     entry = document["migrations"][2]
     assert set(entry) == {"version", "name", "path", "transactional", "risk", "rollback_risk", "findings"}
     [finding] = entry["findings"]
-    assert set(finding) == {"rule", "severity", "direction", "line", "message", "hint", "ignored_reason"}
-    assert (finding["rule"], finding["severity"], finding["direction"], finding["line"]) == (
-        "adding_index_non_concurrently", "high", "up", 3)
+    assert set(finding) == {"rule", "severity", "direction", "line", "message", "hint", "ignored_reason", "table",
+                            "size", "lowered_from"}
+    assert (finding["rule"], finding["severity"], finding["direction"], finding["line"], finding["table"]) == (
+        "adding_index_non_concurrently", "high", "up", 3, "users")
+    assert (finding["size"], finding["lowered_from"]) == (None, None)  # offline: no live size to judge by
 
 
 def test_lint_of_the_corpus_reports_exactly_the_expected_findings(run_script):
@@ -155,3 +158,34 @@ def test_a_missing_migrations_directory_exits_2(run_script, tmp_path):
     result = run_script("lint", "--migrations-dir", str(tmp_path / "nowhere"))
 
     assert result.returncode == 2 and "nowhere does not exist" in result.stderr
+
+
+def test_human_lint_groups_a_rule_found_many_times_and_verbose_lists_each(run_script, migrations_dir):
+    files = {f"2026010{n}_000000_create_t{n}.sql": migration(f"CREATE TABLE t{n} (id int);", f"DROP TABLE t{n};")
+             for n in range(1, 6)}
+    directory = migrations_dir(files)
+
+    grouped = run_script("lint", "--migrations-dir", str(directory))
+    verbose = run_script("lint", "--migrations-dir", str(directory), "--verbose")
+
+    assert grouped.returncode == verbose.returncode == 0
+    assert "medium   rollback_drops_data ×5 — data written since apply is lost on rollback" in grouped.stdout
+    assert "and 1 more" in grouped.stdout and grouped.stdout.count("rollback_drops_data") == 1
+    assert verbose.stdout.count("rollback_drops_data: Rolling back drops the table") == 5
+    assert "×5" not in verbose.stdout
+
+
+def test_lint_db_without_a_database_url_is_a_configuration_error(run_script, migrations_dir):
+    result = run_script("lint", "--db", "--json", "--migrations-dir", str(migrations_dir(CLEAN)),
+                        env={"DB_URL": ""})
+
+    assert result.returncode == 4, result.stdout
+    assert json.loads(result.stdout)["error"]["code"] in {"no_db_url", "bad_db_url"}
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "1e3"])
+def test_a_bad_small_table_rows_is_a_usage_error(run_script, migrations_dir, value):
+    result = run_script("lint", "--small-table-rows", value, "--migrations-dir", str(migrations_dir(CLEAN)))
+
+    assert result.returncode == 2
+    assert "--small-table-rows" in result.stderr and "rows" in result.stderr

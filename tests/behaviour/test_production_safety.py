@@ -536,8 +536,8 @@ def test_a_non_transactional_migration_failing_part_way_keeps_and_reports_the_co
     assert json.loads(cli(run_script, "plan", directory, db_url, "--json").stdout)["failed"] == []
 
 
-def test_the_shipped_migrations_apply_roll_back_and_apply_again(db_url, run_script):
-    directory = ROOT / "migrations"
+def test_the_shipped_production_example_applies_rolls_back_and_applies_again(db_url, run_script):
+    directory = ROOT / "examples" / "production"
     users, index = "20260208_120000_create_users_table", "20260208_121500_add_index_on_users_email"
     text = (directory / f"{index}.sql").read_text(encoding="utf-8")
     assert "-- TRANSACTION: none" in text and "CREATE INDEX CONCURRENTLY" in text

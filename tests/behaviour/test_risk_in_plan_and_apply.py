@@ -1,6 +1,10 @@
 """Risk analysis where it matters, as subprocesses on a real PostgreSQL (issue 5, README "Risk analysis"):
 plan shows each pending migration's risk and findings, apply refuses above --max-risk unless the user allows it,
 a silenced finding does not block, dry runs show the findings and write nothing, rollback is not gated.
+
+Findings are judged against the live tables (issue 10): the users table these tests index holds 20,000 rows, above
+the default --small-table-rows (10,000), so its index build stays high (tests/behaviour/test_risk_in_context.py
+covers small tables and runs that create their tables).
 """
 from __future__ import annotations
 
@@ -35,7 +39,9 @@ DROP_INDEX = migration("DROP INDEX idx_users_email;", "CREATE INDEX idx_users_em
 # A table and its index in one file: no rows and no traffic yet, so nothing to flag.
 AUDIT_WITH_INDEX = migration("CREATE TABLE audit (id integer, at timestamptz NOT NULL);\n"
                              "CREATE INDEX idx_audit_at ON audit (at);", "DROP TABLE audit;")
-FINDING_KEYS = {"rule", "severity", "line", "message", "hint", "direction", "ignored_reason"}
+FINDING_KEYS = {"rule", "severity", "line", "message", "hint", "direction", "ignored_reason", "table", "size",
+                "lowered_from"}
+USERS_ROWS = 20_000  # large for the risk rules: above the default --small-table-rows
 
 
 def run_json(run_script, *args: str, db_url: str):
@@ -45,10 +51,13 @@ def run_json(run_script, *args: str, db_url: str):
 
 
 def applied_users(run_script, migrations_dir, db_url, **later: str):
-    """Apply the users table on its own, then add the later files; return the migrations directory."""
+    """Apply the users table on its own, fill it with 20,000 rows (analysed), then add the later files; return the
+    migrations directory."""
     directory = migrations_dir({f"{USERS}.sql": CREATE_USERS})
     result = run_script("apply", "--migrations-dir", str(directory), db_url=db_url)
     assert result.returncode == 0, result.stderr
+    query(db_url, f"INSERT INTO users SELECT g, 'user' || g || '@example.com' FROM generate_series(1, {USERS_ROWS}) g")
+    query(db_url, "ANALYZE users")
     for version, text in later.items():
         (directory / f"{version}.sql").write_text(text, encoding="utf-8")
     return directory
@@ -158,14 +167,18 @@ def test_apply_refusal_is_one_line_on_stderr_for_humans(db_url, migrations_dir, 
 
 
 def test_a_refused_run_does_not_apply_the_safe_migrations_before_the_risky_one(db_url, migrations_dir, run_script):
-    directory = migrations_dir({f"{USERS}.sql": CREATE_USERS, f"{INDEX}.sql": INDEX_USERS})
+    # The safe one (a new table) comes first in the run; the risky one indexes the live 20,000-row users table.
+    directory = applied_users(run_script, migrations_dir, db_url,
+                              **{"20260101_500000_create_audit": migration("CREATE TABLE audit (id integer);"),
+                                 INDEX: INDEX_USERS})
 
     result, doc = run_json(run_script, "apply", "--migrations-dir", str(directory), db_url=db_url)
 
     assert result.returncode == 3, result.stdout
     assert doc["error"]["code"] == "risk_too_high" and doc["applied"] == []
-    assert history(db_url) == []
-    assert tables(db_url) == set()
+    assert [(f["version"], f["table"]) for f in doc["error"]["findings"]] == [(INDEX, "users")]
+    assert history(db_url) == [(USERS, "up", "success")]
+    assert tables(db_url) == {"schema_migrations", "users"}
 
 
 def test_allow_risk_applies_the_high_risk_migration(db_url, migrations_dir, run_script):

@@ -224,3 +224,88 @@ def test_no_part_of_an_unencoded_password_appears_when_the_connection_fails(sepa
     else:
         assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
     assert history(db_url) == []
+
+
+# ---- issue 9: passwords read right, redacted value by value ---------------------------------------------------
+
+def raw_credentials(url: str, user: str, password: str) -> str:
+    """Return url with the password pasted in as is, without percent-encoding."""
+    parts = urlsplit(url)
+    return f"postgresql://{user}:{password}@{parts.netloc.rpartition('@')[2]}{parts.path}" + (
+        f"?{parts.query}" if parts.query else "")
+
+
+@pytest.fixture
+def role_with_password(pg_server: str, db_url: str):
+    """Return a factory: a superuser login role with the given password, dropped afterwards."""
+    roles: list[str] = []
+
+    def make(password: str) -> str:
+        role = "pw_" + uuid.uuid4().hex[:10]
+        query(pg_server, f'CREATE ROLE "{role}" LOGIN SUPERUSER PASSWORD %s', (password,))
+        roles.append(role)
+        return role
+    yield make
+    for role in roles:
+        query(db_url, f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+        query(db_url, f'DROP OWNED BY "{role}"')
+        query(pg_server, f'DROP ROLE "{role}"')
+
+
+def pieces(text: str) -> set[str]:
+    return {text[i:i + 4] for i in range(len(text) - 3)}
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
+def test_an_unencoded_password_with_slash_percent_and_question_mark_connects_and_never_shows(
+        as_json, db_url, role_with_password, migrations_dir, run_script):
+    password = "Ab/Sup3rS3cretMiddle%Qz?Tail9"
+    url = raw_credentials(db_url, role_with_password(password), password)
+    directory = migrations_dir(TWO)
+
+    results = [run_script(script, "--migrations-dir", str(directory), *(["--json"] if as_json else []), db_url=url)
+               for script in ("plan", "apply", "rollback")]
+
+    assert [r.returncode for r in results] == [0, 0, 0], [(r.stdout, r.stderr) for r in results]
+    shown = "".join(r.stdout + r.stderr for r in results)
+    assert not [piece for piece in pieces(password) if piece in shown], shown
+    assert applied_versions(db_url) == (A,)
+
+
+def test_a_short_password_leaves_json_keys_and_words_intact(db_url, role_with_password, migrations_dir,
+                                                           run_script):
+    url = with_credentials(db_url, role_with_password("app"), "app")
+    directory = migrations_dir(TWO)
+
+    as_json = run_script("apply", "--migrations-dir", str(directory), "--target", A, "--json", db_url=url)
+    human = run_script("apply", "--migrations-dir", str(directory), db_url=url)
+
+    assert as_json.returncode == 0 and human.returncode == 0, (as_json.stdout, human.stderr)
+    assert json.loads(as_json.stdout)["applied"] == [A]
+    assert f"applied     {B}" in human.stdout and "1 migration(s) applied." in human.stdout
+    assert applied_versions(db_url) == (A, B)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
+def test_a_password_with_quote_backslash_and_non_ascii_in_a_server_message_is_redacted(
+        as_json, db_url, role_with_password, migrations_dir, run_script):
+    # The migration itself makes the server say the password, the worst case for a JSON document: escaping would
+    # turn '"' into '\"' and 'Ж' into '\u0416', and a search in the serialised text would miss both.
+    password = 'Qu"o\\te-Жé€'
+    url = with_credentials(db_url, role_with_password(password), quote(password, safe=""))
+    said = password.replace("'", "''")
+    directory = migrations_dir({f"{A}.sql": migration(f"DO $$ BEGIN RAISE EXCEPTION 'saw {said}'; END $$;",
+                                                      "SELECT 1;")})
+    flag = ["--json"] if as_json else []
+
+    applied = run_script("apply", "--migrations-dir", str(directory), *flag, db_url=url)
+    planned = run_script("plan", "--migrations-dir", str(directory), *flag, db_url=url)
+
+    assert (applied.returncode, planned.returncode) == (1, 0), (applied.stdout, applied.stderr)
+    for result in (applied, planned):
+        shown = result.stdout + result.stderr
+        assert not [piece for piece in pieces(password) if piece in shown], shown
+        assert json.dumps(password)[1:-1] not in result.stdout
+        assert "saw ***" in result.stdout + result.stderr
+    if as_json:
+        assert json.loads(applied.stdout)["failed"]["message"].endswith("saw ***")

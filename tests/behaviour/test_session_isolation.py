@@ -161,14 +161,14 @@ def test_a_migration_releasing_advisory_locks_does_not_let_a_second_runner_run_a
     first = start_apply(db_url, directory, "--lock-timeout", "60")
     sleeper = wait_for_sleep(db_url, first)
     first_sessions = [pid for (pid,) in query(db_url, "SELECT pid FROM pg_stat_activity "
-                                                      "WHERE application_name = 'migration-assistant'")]
+                                                      "WHERE application_name LIKE 'migration-assistant%%'")]
 
-    second = start_apply(with_application_name(db_url, "second_runner"), directory, "--lock-timeout", "60")
+    second = start_apply(db_url, directory, "--lock-timeout", "60")
     # The second runner must meet the first while it still sleeps, or the test proves nothing.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and second.poll() is None:
-        if query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
-                         "('second_runner', 'migration-assistant') AND pid <> ALL(%s)", (first_sessions,))[0][0]:
+        if query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                         "'migration-assistant%%' AND pid <> ALL(%s)", (first_sessions,))[0][0]:
             break
         time.sleep(0.05)
     still_sleeping = query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND query LIKE "
@@ -190,7 +190,7 @@ def test_a_second_runner_with_a_short_lock_timeout_gives_up_even_after_the_first
         db_url, migrations_dir):
     directory = migrations_dir({
         f"{M1}.sql": UNLOCKERS["advisory_unlock_all"],
-        f"{M2}.sql": migration("CREATE TABLE slow (id int);\nSELECT pg_sleep(6);", "DROP TABLE slow;"),
+        f"{M2}.sql": migration("CREATE TABLE slow (id int);\nSELECT pg_sleep(5);", "DROP TABLE slow;"),
     })
     first = start_apply(db_url, directory)
     wait_for_sleep(db_url, first)
@@ -205,6 +205,18 @@ def test_a_second_runner_with_a_short_lock_timeout_gives_up_even_after_the_first
     assert first_code == 0 and first_doc["applied"] == [M1, M2]
     assert success_counts(db_url) == {M1: 1, M2: 1}
     assert query(db_url, "SELECT count(*) FROM public.schema_migrations") == [(2,)]
+
+
+def test_a_runner_whose_url_names_its_own_application_name_takes_the_lock_and_applies(
+        db_url, migrations_dir, run_script):
+    directory = migrations_dir({f"{M1}.sql": migration("CREATE TABLE named (id int);", "DROP TABLE named;")})
+
+    result = run_script("apply", "--migrations-dir", str(directory), "--json", "--lock-timeout", "5",
+                        db_url=with_application_name(db_url, "deploy_job"), timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["applied"] == [M1]
+    assert success_counts(db_url) == {M1: 1}
 
 
 # ---- the success row never silently supersedes one written meanwhile --------------------------------------------

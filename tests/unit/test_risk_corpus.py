@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from migration_core import parsing
-from migration_core.lint import lint
-from migration_core.risk_rules import RULES_BY_ID
+from migration_core.risk import RULES_BY_ID, lint
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "risk"
 EXPECTED: dict[str, list[str]] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

@@ -154,11 +154,10 @@ def test_transaction_control_is_invalid_in_every_section_naming_line_and_stateme
     assert raised.value.exit_code == 2 and "'-- TRANSACTION: none'" in raised.value.hint
 
 
-def test_transaction_control_is_refused_by_the_shared_parse_so_risk_analysis_refuses_it_too():
-    from migration_core.risk import analyze_migration
-
-    with pytest.raises(InvalidMigrationFile, match=re.escape(f"{FILE}:3: transaction control (COMMIT)")):
-        analyze_migration(migration("SELECT 1;\nCOMMIT;"))
+def test_transaction_control_is_refused_by_the_parse_every_reader_shares():
+    # parse_raw is what the risk rules (plan, lint) and verify parse with, not only apply and rollback.
+    with pytest.raises(InvalidMigrationFile, match=re.escape(f"{FILE}:12: transaction control (COMMIT)")):
+        statements.parse_raw("SELECT 1;\n  /* done */ COMMIT;\n", 11, FILE)
 
 
 def test_a_statement_merely_mentioning_commit_is_not_transaction_control():

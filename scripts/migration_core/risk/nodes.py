@@ -1,4 +1,4 @@
-"""What the risk rules read: pglast nodes by type and field name, and the state a migration builds up (issue 5).
+"""What the risk rules read: pglast nodes by type and field name, and the state a run builds up (issues 5, 10).
 
 Pure: imports stdlib only (nodes are read by attribute, so importing this module loads no parser).
 """
@@ -26,14 +26,56 @@ LOCK_MODES = {1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE U
               6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
 
 
+@dataclass(frozen=True)
+class TableRef:
+    """A table as a statement names it: its schema when written, and its name."""
+
+    schema: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement of a section, as the rules and the silencing comments see it."""
+
+    node: Any           # the pglast statement node
+    line: int           # file line of its first token
+    last_line: int      # file line of its end (its semicolon, when it has one)
+    text: str           # its SQL (a DO block's body is parsed from it)
+    body_line: int      # a DO block: file line of its body's opening quote (PL/pgSQL counts lines from there)
+
+
+@dataclass
+class RunTables:
+    """What the run's earlier statements did to tables, shared by the sections of one run (issue 10).
+
+    A table created earlier in the run is new: no rows, and no running code uses it yet. A table that exists in
+    the live database (live) is never new, unless the run drops it first.
+    """
+
+    created: set[str] = field(default_factory=set)    # names of the tables the run created so far
+    live: set[str] = field(default_factory=set)       # names of the tables that exist now (empty: not known)
+    unsure: set[TableRef] = field(default_factory=set)  # CREATE TABLE IF NOT EXISTS: new unless it exists live
+    ever_created: set[str] = field(default_factory=set)  # every name a plain CREATE TABLE of the run made
+    ever_dropped: set[str] = field(default_factory=set)
+
+    def surely_new(self) -> set[str]:
+        """Return the tables that cannot exist before the run: it creates them and never drops them first."""
+        return self.ever_created - self.ever_dropped
+
+
 @dataclass
 class SectionState:
-    """What earlier statements of the migration did; the one mutable record, filled in statement order."""
+    """What earlier statements of the section (and run) did; the one mutable record, filled in statement order."""
 
     direction: Literal["up", "down"]
     pg_version: int
     transactional: bool
-    created_tables: set[str] = field(default_factory=set)              # created earlier in this section
+    run: RunTables = field(default_factory=RunTables)
+    created_here: set[str] = field(default_factory=set)                 # created by this section
     up_tables: frozenset[str] = frozenset()                              # down only: tables the up created
     up_columns: frozenset[tuple[str, str]] = frozenset()                 # down only: columns the up added
     added_columns: set[tuple[str, str]] = field(default_factory=set)
@@ -42,8 +84,24 @@ class SectionState:
     validated_tables: set[str] = field(default_factory=set)              # VALIDATE of a constraint seen nowhere
 
     def is_new(self, table: str) -> bool:
-        """Return whether the table was created earlier in this section (no live rows, no live traffic)."""
-        return table in self.created_tables
+        """Return whether the table was created earlier in the run (no rows, no traffic yet)."""
+        return table in self.run.created
+
+    def create(self, table: TableRef, if_not_exists: bool = False) -> None:
+        """Record a CREATE TABLE; IF NOT EXISTS on a table that exists live creates nothing."""
+        if if_not_exists:
+            self.run.unsure.add(table)
+        else:
+            self.run.ever_created.add(table.name)
+        if not (if_not_exists and table.name in self.run.live):
+            self.run.created.add(table.name)
+            self.created_here.add(table.name)
+
+    def drop(self, table: str) -> None:
+        """Record a DROP TABLE: the name is free again, neither new nor live."""
+        self.run.created.discard(table)
+        self.run.live.discard(table)
+        self.run.ever_dropped.add(table)
 
 
 # ---- reading pglast nodes ----------------------------------------------------------------------------------
@@ -61,6 +119,10 @@ def table_of(rangevar: Node) -> str:
     return str(rangevar.relname)
 
 
+def ref_of(rangevar: Node) -> TableRef:
+    return TableRef(str(rangevar.schemaname) if rangevar.schemaname else None, str(rangevar.relname))
+
+
 def shown(rangevar: Node) -> str:
     return f"{rangevar.schemaname}.{rangevar.relname}" if rangevar.schemaname else str(rangevar.relname)
 
@@ -72,10 +134,10 @@ def alter_commands(node: Node) -> Iterator[tuple[Node, Node]]:
             yield node.relation, cmd
 
 
-def existing_alters(node: Node, state: SectionState, subtype: str) -> Iterator[tuple[Node, Node]]:
-    """Yield the ALTER TABLE commands of one kind that touch a table not created in this section."""
+def alters(node: Node, subtype: str) -> Iterator[tuple[Node, Node]]:
+    """Yield the ALTER TABLE commands of one kind (the engine skips those on tables new in the run)."""
     for relation, cmd in alter_commands(node):
-        if enum_name(cmd.subtype) == subtype and not state.is_new(table_of(relation)):
+        if enum_name(cmd.subtype) == subtype:
             yield relation, cmd
 
 
@@ -136,12 +198,17 @@ def remember(node: Node, state: SectionState) -> None:
     """Record what the statement created or validated, for the rules that look at later statements."""
     kind = node_type(node)
     if kind == "CreateStmt":
-        state.created_tables.add(table_of(node.relation))
+        state.create(ref_of(node.relation), bool(node.if_not_exists))
     elif kind == "CreateTableAsStmt" and node.into is not None:
-        state.created_tables.add(table_of(node.into.rel))
-    elif kind == "RenameStmt" and enum_name(node.renameType) == "OBJECT_TABLE":
-        if state.is_new(table_of(node.relation)):
-            state.created_tables.add(str(node.newname))
+        state.create(ref_of(node.into.rel), bool(node.if_not_exists))
+    elif kind == "SelectStmt" and node.intoClause is not None:  # SELECT ... INTO new_table
+        state.create(ref_of(node.intoClause.rel))
+    elif kind == "DropStmt" and enum_name(node.removeType) == "OBJECT_TABLE":
+        for name in node.objects:
+            state.drop(str(name[-1].sval))
+    elif (kind == "RenameStmt" and enum_name(node.renameType) == "OBJECT_TABLE"
+          and state.is_new(table_of(node.relation))):
+        state.create(TableRef(node.relation.schemaname or None, str(node.newname)))
     for relation, cmd in alter_commands(node):
         remember_command(table_of(relation), cmd, state)
 
