@@ -38,7 +38,7 @@ def plan(migrations_dir: Path, target: str | None = None, check_live_schema: boo
             with db.server_errors(conn, "reading the history and the live schema"):
                 db.set_local_timeouts(conn, lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
                 current = planning.compute_plan(migrations, db.load_history(conn))
-                schema = schema_check.check_schema(conn, current.applied_versions) if check_live_schema else None
+                schema = schema_check.check_schema(conn, current) if check_live_schema else None
                 invalid = db.find_invalid_indexes(conn)
                 risks = assess_risks(current.pending, conn.server_version, conn=conn,
                                      small_table_rows=small_table_rows, verbose=verbose)
@@ -123,7 +123,7 @@ def schema_diff(against: str | None) -> SchemaDiffResult:
     with closing(conn), db.server_errors(conn, "reading the live schema"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
         if against is None:
-            check = schema_check.check_schema(conn, planning.compute_plan([], db.load_history(conn)).applied_versions)
+            check = schema_check.check_schema(conn, planning.compute_plan([], db.load_history(conn)))
             return SchemaDiffResult("last recorded snapshot", check.changes, check.status)
         from .schema_diff import diff_snapshots
         from .snapshot import take_snapshot
@@ -134,19 +134,16 @@ def schema_diff(against: str | None) -> SchemaDiffResult:
 
 
 def assess_risks(migrations: list[Migration], server_version: int, with_down: bool = True, conn: Any = None,
-                 small_table_rows: int = SMALL_TABLE_ROWS, verbose: bool = False,
-                 direction: str = "up") -> dict[str, Any]:
-    """Return each migration's risk findings, judged for this server's version as one run (issues 5, 10).
-
-    With conn, in an open transaction bounded by SET LOCAL timeouts, the tables the findings are about are judged
-    by their live size, read in one catalog query for the whole run.
-    """
+                 small_table_rows: int = SMALL_TABLE_ROWS, verbose: bool = False) -> dict[str, Any]:
+    """Return each migration's risk findings, judged for this server's version as one run of their up sections
+    (issues 5, 10). With conn, in an open transaction bounded by SET LOCAL timeouts, the tables the findings are
+    about are judged by their live size, read in one catalog query for the whole run."""
     if not migrations:
         return {}
     from . import risk  # the rules load only when there is something to judge: plan's start-up stays lean
     read = None if conn is None else (lambda tables: risk.read_table_stats(conn, tables))
-    return risk.assess_run(migrations, server_version, direction=direction, with_down=with_down,  # type: ignore
-                           read_tables=read, small_table_rows=small_table_rows, verbose=verbose)
+    return risk.assess_run(migrations, server_version, with_down=with_down, read_tables=read,
+                           small_table_rows=small_table_rows, verbose=verbose)
 
 
 def assess_run_risks(conn: db.Connection, command: str, migrations: list[Migration],
@@ -184,7 +181,7 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
             chosen = planning.select_baseline(current, migrations, version)
             note = "baseline: recorded as applied without running (the schema already had it)"
         else:  # a reviewed file edit is no licence for out-of-band schema changes
-            schema_check.refuse_schema_drift(schema_check.check_schema(conn, applied))
+            schema_check.refuse_schema_drift(schema_check.check_schema(conn, current))
             chosen = planning.select_accepted_drift(current, migrations, version)
             old = next(d.recorded_checksum for d in current.drift if d.version == version)
             note = f"accepted checksum change after review: was {old}"
@@ -197,8 +194,9 @@ def record_schema(lock_timeout_s: float, dry_run: bool = False) -> SchemaRecordR
     """After review, record the live schema as the reference of the drift check (ends `stale` and `drift`)."""
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, "recording the live schema"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
-        applied = planning.compute_plan([], db.load_history(conn)).applied_versions
-        check = schema_check.check_schema(conn, applied)
+        current = planning.compute_plan([], db.load_history(conn))
+        applied = current.applied_versions
+        check = schema_check.check_schema(conn, current)
         if check.status == "skipped":
             schema_check.refuse_schema_drift(check)
         if not dry_run:

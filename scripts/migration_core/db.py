@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
 from psycopg2 import sql
@@ -133,14 +132,11 @@ def connect(url: str, *, read_only: bool = False, label: str = "DB_URL", role: s
     transactions instead, which the server enforces. label names where the URL came from in messages.
     """
     url = config.normalise_db_url(url, label)
-    try:
-        query = parse_qs(urlsplit(url).query)
-    except ValueError:
-        query = {}
+    query = config.parse_db_url(url, label).query
     keywords: dict[str, object] = {}
-    if "application_name" not in query:
+    if not config.query_values(query, "application_name"):
         keywords["application_name"] = APPLICATION_NAME + role
-    if "connect_timeout" not in query:
+    if not config.query_values(query, "connect_timeout"):
         keywords["connect_timeout"] = 10
     try:
         conn = psycopg2.connect(url, **keywords)

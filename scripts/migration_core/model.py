@@ -124,7 +124,7 @@ class StepFailed:
     def describe(self) -> str:
         """Return the text stored in error_message and shown to users."""
         where = f" at line {self.line}" if self.line else ""
-        text = f"SQLSTATE {self.sqlstate or '?'}{where}: {self.error}"
+        text = f"{f'SQLSTATE {self.sqlstate}' if self.sqlstate else 'error'}{where}: {self.error}"
         if self.statements_total is not None:
             text += f" ({self.statements_done} of {self.statements_total} statements completed, not rolled back)"
         return text

@@ -88,9 +88,10 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
     with db.server_errors(conn, "running the migrations", partial):
         failed = execute_steps(conn, [conn, lock_conn], command, steps, parsed, options.settings, held, progress,
                                done)
-    # Even after a failure (the failed step was rolled back, the done ones changed the schema); and after an
-    # allowed drift, so that the change it accepted is not reported again.
-    if done or drift_allowed:
+    # Even after a failure (the failed step was rolled back, the done ones changed the schema, and so did the
+    # completed statements of a statement-by-statement one); and after an allowed drift, so that the change it
+    # accepted is not reported again.
+    if done or drift_allowed or (failed is not None and failed.statements_total is not None):
         with db.server_errors(conn, "recording the schema snapshot", partial):
             db.set_local_timeouts(conn, options.settings.lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
             schema_check.record_after_run(
@@ -107,7 +108,7 @@ def read_state(conn: db.Connection, migrations: list[Migration], options: RunOpt
         db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
                               READ_STATEMENT_TIMEOUT_MS)
         current = planning.compute_plan(migrations, db.load_history(conn))
-        check = schema_check.check_schema(conn, current.applied_versions)
+        check = schema_check.check_schema(conn, current)
         conn.commit()  # end the reads' transaction (and its timeouts) before any migration starts
     if not options.allow_schema_drift:
         schema_check.refuse_schema_drift(check)
@@ -121,7 +122,7 @@ def preview_steps(conn: db.Connection, command: str, migrations: list[Migration]
         db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
                               READ_STATEMENT_TIMEOUT_MS)
         current = planning.compute_plan(migrations, db.load_history(conn))
-        check = schema_check.check_schema(conn, current.applied_versions)
+        check = schema_check.check_schema(conn, current)
         conn.rollback()
     if not options.allow_schema_drift:
         schema_check.refuse_schema_drift(check)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from . import config
 from .db import describe_exclusive_holders
 from .errors import Refused
+from .model import Plan
 from .schema_diff import SchemaChange, diff_snapshots
 from .snapshot import take_snapshot
 from .output import command_line
@@ -20,6 +21,7 @@ from .snapshot_store import UNREVIEWED, load_last_record, record_current_snapsho
 
 SHOWN_CHANGES = 10
 BLOCKED = ("55P03", "57014")  # lock_timeout, statement_timeout: a catalog read waited behind a lock
+PARTIAL = "statements completed"  # in the history row of a statement-by-statement migration that stopped part way
 
 
 def suggest(script: str, *words: str) -> str:
@@ -40,12 +42,12 @@ class SchemaCheck:
     reason: str | None = None
 
 
-def check_schema(conn: Any, applied_versions: list[str]) -> SchemaCheck:
+def check_schema(conn: Any, current: Plan) -> SchemaCheck:
     """Diff the live schema against the last snapshot, when that snapshot matches the applied versions."""
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT schema_check")
     try:
-        check = compare_with_last_snapshot(conn, applied_versions)
+        check = compare_with_last_snapshot(conn, current)
     except Exception as err:  # the driver's error, duck-typed: this module stays free of psycopg2
         if getattr(err, "pgcode", None) not in BLOCKED or conn.closed:
             raise
@@ -58,16 +60,25 @@ def check_schema(conn: Any, applied_versions: list[str]) -> SchemaCheck:
     return check
 
 
-def compare_with_last_snapshot(conn: Any, applied_versions: list[str]) -> SchemaCheck:
+def compare_with_last_snapshot(conn: Any, current: Plan) -> SchemaCheck:
     record = load_last_record(conn)
     if record is None:
         return SchemaCheck("no_snapshot", [], None)
     changes = diff_snapshots(record.snapshot, take_snapshot(conn))
-    if list(record.applied_versions) != applied_versions or record.snapshot.get(UNREVIEWED):
+    if list(record.applied_versions) != current.applied_versions or record.snapshot.get(UNREVIEWED):
         return SchemaCheck("stale", changes, record.taken_at,
                            "the last snapshot does not match the applied migrations (a run stopped before recording "
                            "one, or started from such a snapshot), so changes made outside the migrations cannot be "
                            f"told apart; review the differences listed, then run {suggest('apply', '--record-schema')}")
+    # A statement-by-statement migration that stopped part way since the snapshot (a killed runner) changed the
+    # schema with no success row to show for it: its objects are the tool's, not drift, but cannot be told apart.
+    partial = [r.version for r in current.failed
+               if PARTIAL in (r.error_message or "") and r.applied_at > record.taken_at]
+    if partial and changes:
+        return SchemaCheck("stale", changes, record.taken_at,
+                           f"{', '.join(partial)} stopped part way after the last snapshot (its completed statements "
+                           "stay applied), so changes made outside the migrations cannot be told apart; run it to "
+                           f"the end (apply), or review the differences listed, then run {suggest('apply', '--record-schema')}")
     return SchemaCheck("drift" if changes else "clean", changes, record.taken_at)
 
 

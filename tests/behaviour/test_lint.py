@@ -106,7 +106,8 @@ def test_the_json_document_has_the_lint_shape(run_script, migrations_dir):
     assert set(entry) == {"version", "name", "path", "transactional", "risk", "rollback_risk", "findings"}
     [finding] = entry["findings"]
     assert set(finding) == {"rule", "severity", "direction", "line", "message", "hint", "ignored_reason", "table",
-                            "size", "lowered_from"}
+                            "size", "lowered_from", "lock"}
+    assert finding["lock"] == "SHARE (writes wait)"
     assert (finding["rule"], finding["severity"], finding["direction"], finding["line"], finding["table"]) == (
         "adding_index_non_concurrently", "high", "up", 3, "users")
     assert (finding["size"], finding["lowered_from"]) == (None, None)  # offline: no live size to judge by

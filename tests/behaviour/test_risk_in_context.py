@@ -234,9 +234,9 @@ def test_an_index_on_a_300000_row_table_is_refused_and_the_json_states_its_size_
     assert result.returncode == 3, result.stdout
     assert doc["ok"] is False and doc["applied"] == [] and doc["error"]["code"] == "risk_too_high"
     (finding,) = doc["error"]["findings"]
-    assert {k: finding[k] for k in ("version", "rule", "severity", "line", "table")} == {
+    assert {k: finding[k] for k in ("version", "rule", "severity", "line", "table", "lock")} == {
         "version": INDEX_ORDERS, "rule": "adding_index_non_concurrently", "severity": "high", "line": 2,
-        "table": "orders"}
+        "table": "orders", "lock": "SHARE (writes wait)"}
     assert finding["size"]["rows"] == BIG_ROWS and finding["size"]["basis"] == "statistics"
     assert finding["size"]["bytes"] > 10 * 2**20 and finding["size"]["text"].startswith("orders: ~300k rows, ")
     assert "orders: ~300k rows" in finding["message"] and "holding SHARE (writes wait)" in finding["message"]

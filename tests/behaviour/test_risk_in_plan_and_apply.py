@@ -40,7 +40,7 @@ DROP_INDEX = migration("DROP INDEX idx_users_email;", "CREATE INDEX idx_users_em
 AUDIT_WITH_INDEX = migration("CREATE TABLE audit (id integer, at timestamptz NOT NULL);\n"
                              "CREATE INDEX idx_audit_at ON audit (at);", "DROP TABLE audit;")
 FINDING_KEYS = {"rule", "severity", "line", "message", "hint", "direction", "ignored_reason", "table", "size",
-                "lowered_from"}
+                "lowered_from", "lock"}
 USERS_ROWS = 20_000  # large for the risk rules: above the default --small-table-rows
 
 

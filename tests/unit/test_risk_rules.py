@@ -135,7 +135,7 @@ def test_a_finding_says_what_happens_and_what_to_do_instead():
 
     assert finding == Finding(rule="adding_index_non_concurrently", severity="high", line=2,
                               message=finding.message, hint=finding.hint, direction="up", ignored_reason=None,
-                              table=TableRef(None, "users"))
+                              table=TableRef(None, "users"), lock="SHARE (writes wait)")
     assert "SHARE lock" in finding.message and "users" in finding.message
     assert "CONCURRENTLY" in finding.hint and "TRANSACTION: none" in finding.hint
 

@@ -18,7 +18,7 @@ from .checks import Hit, dropped_tables
 from .live import WORK_NOUNS, TableStats, duration, is_small
 from .nodes import Node, RunTables, SectionState, Severity, Statement, TableRef, node_type, remember
 from .plpgsql import body_location, embedded_statements, is_plpgsql_block
-from .rules import RULES, Rule
+from .rules import RULES, RULES_BY_ID, Rule
 from .silences import read_silences
 
 DEFAULT_PG_VERSION = 180000
@@ -40,6 +40,7 @@ class Finding:
     table: TableRef | None = None       # the table it is about, when one
     size: TableStats | None = None      # that table as the live database has it, when the run was judged live
     lowered_from: Severity | None = None  # the severity before the live table's size lowered it
+    lock: str | None = None             # rules whose cost grows with the table: the lock held meanwhile
 
     @property
     def silenced(self) -> bool:
@@ -137,14 +138,20 @@ def without_moot(found: list[tuple[int, Finding]], statements: list[Statement]) 
 def make_finding(rule: Rule, rule_hit: Hit, line: int, direction: Direction, reason: str | None,
                  live: LiveTables | None) -> Finding:
     """Return the finding of one hit, judged against its live table when the run was read live."""
+    held = rule_hit.fields.get("held", rule.lock) if rule.context == "rows" else None
     finding = Finding(rule=rule.id, severity=rule_hit.severity or rule.severity, line=line,
                       message=rule.message.format(**rule_hit.fields), hint=rule.hint.format(**rule_hit.fields),
-                      direction=direction, ignored_reason=reason, table=rule_hit.table)
-    stats = live.tables.get(rule_hit.table) if live and rule_hit.table else None
+                      direction=direction, ignored_reason=reason, table=rule_hit.table, lock=held)
+    return judged_live(finding, live) if live else finding
+
+
+def judged_live(finding: Finding, live: LiveTables) -> Finding:
+    """Return a static finding judged against its live table, if the catalog read found one."""
+    rule = RULES_BY_ID[finding.rule]
+    stats = live.tables.get(finding.table) if finding.table else None
     if stats is None or rule.context == "always":
         return finding
-    assert live is not None
-    return judge_live(finding, rule, stats, live.small_table_rows, rule_hit.fields.get("held", rule.lock))
+    return judge_live(finding, rule, stats, live.small_table_rows, finding.lock or "")
 
 
 def judge_live(finding: Finding, rule: Rule, stats: TableStats, small_table_rows: int, held: str) -> Finding:

@@ -106,8 +106,9 @@ def group_summary(group: list[tuple[MigrationRisk, Finding]]) -> str:
     return f"{first.rule} ×{len(group)} ({first.severity}): {places(group)}"
 
 
-def places(group: list[tuple[MigrationRisk, Finding]]) -> str:
-    shown = [f"{m.version} line {f.line}" for m, f in group[:WHERE_SHOWN]]
+def places(group: list[tuple[MigrationRisk, Finding]], by_direction: bool = False) -> str:
+    """Return where a group's findings are, e.g. 'v1 line 3, v2 line 2 and 4 more' (or 'v1 up:3, ...')."""
+    shown = [f"{m.version} {f'{f.direction}:' if by_direction else 'line '}{f.line}" for m, f in group[:WHERE_SHOWN]]
     more = len(group) - WHERE_SHOWN
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
@@ -116,12 +117,13 @@ def places(group: list[tuple[MigrationRisk, Finding]]) -> str:
 
 def finding_json(finding: Finding) -> dict[str, Any]:
     """Return a finding as JSON: rule, severity, direction, line, message, hint, ignored_reason, and the table it
-    is about with its live size (null when not judged live) and the severity a small table lowered."""
+    is about, its live size (null when not judged live), the severity a small table lowered, and the lock held."""
     return {"rule": finding.rule, "severity": finding.severity, "direction": finding.direction,
             "line": finding.line, "message": finding.message, "hint": finding.hint,
             "ignored_reason": finding.ignored_reason,
             "table": str(finding.table) if finding.table else None,
-            "size": finding.size.to_json() if finding.size else None, "lowered_from": finding.lowered_from}
+            "size": finding.size.to_json() if finding.size else None, "lowered_from": finding.lowered_from,
+            "lock": finding.lock}
 
 
 def risk_json(findings: list[Finding]) -> dict[str, Any]:
@@ -189,15 +191,9 @@ def group_lines(risks: dict[str, MigrationRisk], indent: str = "  ") -> list[str
     for group in grouped(pairs):
         first = group[0][1]
         lines += [f"{indent}  {first.severity:<8} {first.rule} ×{len(group)} — {RULES_BY_ID[first.rule].summary}",
-                  f"{indent}  {'':9}in {places_by_direction(group)}",
+                  f"{indent}  {'':9}in {places(group, by_direction=True)}",
                   f"{indent}  {'':9}hint: {first.hint}"]
     return lines
-
-
-def places_by_direction(group: list[tuple[MigrationRisk, Finding]]) -> str:
-    shown = [f"{m.version} {f.direction}:{f.line}" for m, f in group[:WHERE_SHOWN]]
-    more = len(group) - WHERE_SHOWN
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def human_findings(findings: list[Finding], indent: str = "  ") -> list[str]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..model import SMALL_TABLE_ROWS, Direction, Migration
-from .analysis import DEFAULT_PG_VERSION, Finding, LiveTables, analyze_down, analyze_section, highest_severity
+from .analysis import (DEFAULT_PG_VERSION, Finding, LiveTables, analyze_down, analyze_section, highest_severity,
+                       judged_live)
 from .live import TableStats
 from .nodes import RunTables, SectionState, Severity, TableRef
 
@@ -66,7 +67,7 @@ def assess_run(migrations: Sequence[Migration], server_version: int = DEFAULT_PG
     tables the findings are about are read live, in one call for the run (never when every finding is on a table
     the run creates); without it the judgement is static.
     """
-    static, wanted = judge_run(migrations, server_version, direction, with_down, None)
+    static, wanted, unsure = judge_run(migrations, server_version, direction, with_down, None)
     if read_tables is None:
         return RunRisks(static, small_table_rows=small_table_rows, verbose=verbose)
     if not wanted:  # every finding is on a table the run creates, or on none: nothing to ask the catalog
@@ -74,16 +75,25 @@ def assess_run(migrations: Sequence[Migration], server_version: int = DEFAULT_PG
     started = time.perf_counter()
     tables = read_tables(sorted(wanted, key=lambda t: (t.schema or "", t.name)))
     elapsed = (time.perf_counter() - started) * 1000
-    judged, _ = judge_run(migrations, server_version, direction, with_down, LiveTables(tables, small_table_rows))
+    live = LiveTables(tables, small_table_rows)
+    if unsure & set(tables):  # CREATE TABLE IF NOT EXISTS of a live table: what is new changes, judge again
+        judged, _, _ = judge_run(migrations, server_version, direction, with_down, live)
+    else:  # what is new stands: each finding only gains its table's size
+        judged = {version: replace(risk, findings=[judged_live(f, live) for f in risk.findings])
+                  for version, risk in static.items()}
     return RunRisks(judged, live=True, tables=tables, small_table_rows=small_table_rows, verbose=verbose, lookups=1,
                     lookup_ms=elapsed)
 
 
 def judge_run(migrations: Sequence[Migration], server_version: int, direction: Direction, with_down: bool,
-              live: LiveTables | None) -> tuple[dict[str, MigrationRisk], set[TableRef]]:
-    """Return each migration's findings, and the tables that the live catalog could judge better."""
+              live: LiveTables | None) -> tuple[dict[str, MigrationRisk], set[TableRef], set[TableRef]]:
+    """Return each migration's findings, the tables the live catalog could judge better, and those created with
+    IF NOT EXISTS (new only if they do not exist yet)."""
     run = RunTables(live=live.names() if live else set())
-    risks, wanted, created = {}, set(), set()
+    risks: dict[str, MigrationRisk] = {}
+    wanted: set[TableRef] = set()
+    created: set[str] = set()
+    unsure: set[TableRef] = set()
     for migration in migrations:
         transactional = bool(migration.transactional)
         if direction == "up":
@@ -96,10 +106,11 @@ def judge_run(migrations: Sequence[Migration], server_version: int, direction: D
         if migration.down_sql is not None and (with_down or direction == "down"):
             down_run = run if direction == "down" else RunTables(live=live.names() if live else set())
             findings += analyze_down(migration, up, server_version, transactional, live, down_run)
-            wanted |= down_run.unsure
+            unsure |= down_run.unsure
             created |= down_run.surely_new()
         wanted |= {f.table for f in findings if f.table is not None}
         risks[migration.version] = MigrationRisk(migration.version, migration.name, migration.path, transactional,
                                                  findings)
     created |= run.surely_new()  # never live before the run: nothing to ask about them
-    return risks, {t for t in wanted if t.name not in created} | run.unsure
+    unsure |= run.unsure
+    return risks, {t for t in wanted if t.name not in created} | unsure, unsure
