@@ -5,9 +5,11 @@ import pytest
 
 from conftest import ROOT, SCRIPTS
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+# README is the front page; the reference lives in docs/, one page per topic: together they must cover everything.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README = "\n".join(p.read_text(encoding="utf-8") for p in PAGES)
 SKILL = (ROOT / "SKILL.md").read_text(encoding="utf-8")
-SOURCES = "\n".join(p.read_text(encoding="utf-8") for p in (SCRIPTS / "migration_core").glob("*.py")) + \
+SOURCES = "\n".join(p.read_text(encoding="utf-8") for p in (SCRIPTS / "migration_core").rglob("*.py")) + \
     (SCRIPTS / "migration_tools.py").read_text(encoding="utf-8")
 
 

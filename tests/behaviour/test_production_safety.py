@@ -420,7 +420,11 @@ def test_rollback_refuses_a_down_section_that_needs_the_header_before_undoing_an
         f"{A}.sql": migration("CREATE TABLE a (id int);\nCREATE INDEX idx_a ON a (id);", "DROP TABLE a;"),
         f"{B}.sql": migration("CREATE TABLE b (id int);", "DROP INDEX CONCURRENTLY idx_a;\nDROP TABLE b;"),
     })
-    assert cli(run_script, "apply", directory, db_url).returncode == 0
+    refused = cli(run_script, "apply", directory, db_url)  # B is invalid as a whole: nothing of the run starts
+    assert refused.returncode == 2 and "DROP INDEX CONCURRENTLY" in refused.stderr and tables(db_url) == set()
+    # Recorded as applied some other way (a baseline, an older tool): rollback refuses before undoing anything.
+    query(db_url, "CREATE TABLE a (id int); CREATE INDEX idx_a ON a (id); CREATE TABLE b (id int)")
+    assert cli(run_script, "apply", directory, db_url, "--baseline", B).returncode == 0
     before = rows(db_url)
 
     result, doc = cli_json(run_script, "rollback", directory, db_url, "--to", A)
