@@ -176,7 +176,6 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, f"recording the {action}"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
         current = planning.compute_plan(migrations, db.load_history(conn))
-        applied = current.applied_versions
         if action == "baseline":  # adopting a database: its schema as it stands becomes the reference
             chosen = planning.select_baseline(current, migrations, version)
             note = "baseline: recorded as applied without running (the schema already had it)"

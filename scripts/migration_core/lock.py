@@ -131,11 +131,13 @@ def cancel_on_signal(conns: list[Any]) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def run_in_worker(work: Callable[[], T]) -> T:
+def run_in_worker(work: Callable[[], T], between_waits: Callable[[], None] = lambda: None,
+                  wait_s: float = 0.1) -> T:
     """Run work in a thread while the main thread waits, so signal handlers run at once.
 
     libpq blocks in C, where Python cannot run a handler; a worker keeps queries at full blocking speed while the
-    main thread, waiting in short joins, can cancel them (psycopg2's cancel() is safe from another thread).
+    main thread, waiting in short joins (calling between_waits after each), can cancel them (psycopg2's cancel()
+    is safe from another thread).
     """
     outcome: dict[str, Any] = {}
 
@@ -148,7 +150,9 @@ def run_in_worker(work: Callable[[], T]) -> T:
     worker = threading.Thread(target=target, name="migration-runner", daemon=True)
     worker.start()
     while worker.is_alive():
-        worker.join(0.1)
+        worker.join(wait_s)
+        if worker.is_alive():
+            between_waits()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]  # type: ignore[no-any-return]

@@ -1,6 +1,6 @@
 """Runs one migration step on the server: timeouts, lock retries, one transaction or statement by statement.
 
-Part of the database layer with db.py and lock.py (the modules that import psycopg2). Driver errors become
+Part of the database layer with db.py, lock.py, lock_retries.py and index_builds.py. Driver errors become
 StepFailed (the migration's own SQL failed), ConfigError (the connection is gone) or a refusal (the history already
 has the row), here at the boundary.
 """
@@ -11,39 +11,18 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg2
-from psycopg2 import sql
 
-from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS, Connection,
-                 already_recorded, connection_lost, first_line, is_connection_gone, record_failure, server_failure,
-                 take_notices, tool_sql)
+from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS,
+                 Connection, already_recorded, connection_lost, first_line, is_connection_gone, record_failure,
+                 server_failure, take_notices, tool_sql)
 from .errors import ConfigError, Refused
+from .index_builds import check_index_build, concurrent_index_table, invalid_indexes_on
 from .lock import RunnerLock
+from .lock_retries import with_lock_retries
 from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
-LOCK_NOT_AVAILABLE = "55P03"
 UNIQUE_VIOLATION = "23505"
-FIND_BLOCKERS = """
-SELECT DISTINCT a.pid, a.application_name, a.state, extract(epoch FROM pg_catalog.now() - a.query_start)::int,
-       pg_catalog.split_part(a.query, E'\\n', 1), l.mode, l.relation::pg_catalog.regclass::text
-FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-  AND l.relation = ANY (ARRAY(SELECT pg_catalog.to_regclass(name) FROM unnest(%s::text[]) AS name))
-ORDER BY a.pid
-"""
-FIND_OLD_SNAPSHOTS = """
-SELECT pid, application_name, state, extract(epoch FROM pg_catalog.now() - xact_start)::int
-FROM pg_catalog.pg_stat_activity
-WHERE backend_xmin IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()
-  AND datname = pg_catalog.current_database() AND backend_type = 'client backend'
-ORDER BY xact_start LIMIT 5
-"""
-SELECT_INVALID_ON_TABLE = """
-SELECT n.nspname, c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE i.indrelid = pg_catalog.to_regclass(%s) AND NOT i.indisvalid
-"""
-DROP_INDEX = "DROP INDEX IF EXISTS {index}"
 SET_TIMEOUTS = "SET lock_timeout = {lock}; SET statement_timeout = {statement}"
 RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
 Stop = Callable[[], bool]
@@ -229,119 +208,6 @@ def run_one_statement(conn: Connection, step: Step, settings: RunSettings, state
     if index_table:
         failure = check_index_build(conn, step, statement, index_table, invalid_before, failure)
     return failure
-
-
-def concurrent_index_table(statement: Statement) -> str | None:
-    """Return the table of a CREATE INDEX CONCURRENTLY / REINDEX TABLE CONCURRENTLY, whose failure leaves an
-    INVALID index behind."""
-    node = statement.node
-    kind = type(node).__name__
-    building = (kind == "IndexStmt" and node.concurrent) or (
-        kind == "ReindexStmt" and any(p.defname == "concurrently" for p in node.params or ()) and node.relation)
-    if not building or node.relation is None:
-        return None
-    relation = node.relation
-    return ".".join(sql_quote(part) for part in (relation.schemaname, relation.relname) if part)
-
-
-def sql_quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def invalid_indexes_on(conn: Connection, table: str) -> set[tuple[str, str]]:
-    with conn.cursor() as cur:
-        cur.execute(SELECT_INVALID_ON_TABLE, (table,))
-        return {(schema, name) for schema, name in cur.fetchall()}
-
-
-def check_index_build(conn: Connection, step: Step, statement: Statement, table: str,
-                      invalid_before: set[tuple[str, str]], failure: StepFailed | None) -> StepFailed | None:
-    """Never let an INVALID index pass: drop what a failed build left (so a retry starts clean), and fail a
-    build that 'succeeded' over an INVALID index of the same name (IF NOT EXISTS skips it)."""
-    if conn.closed:
-        return failure
-    invalid_now = invalid_indexes_on(conn, table)
-    if failure is not None:
-        left = sorted(invalid_now - invalid_before)
-        dropped = [f"{s}.{n}" for s, n in left if drop_index(conn, s, n)]
-        undropped = [f"{s}.{n}" for s, n in left if f"{s}.{n}" not in dropped]
-        if undropped:
-            return replace(failure, error=f"{failure.error} It left INVALID index(es) {', '.join(undropped)}: "
-                                          f"drop them with DROP INDEX CONCURRENTLY before running it again.")
-        if dropped:
-            return replace(failure, error=f"{failure.error} The INVALID index {', '.join(dropped)} that the failed "
-                                          "build left was dropped, so a retry starts clean.")
-        return failure
-    name = getattr(statement.node, "idxname", None)
-    bad = sorted(f"{s}.{n}" for s, n in invalid_now if (name and n == name) or (s, n) not in invalid_before)
-    if not bad:
-        return None
-    return StepFailed(step.version, step.migration.name, step.direction, None,
-                      f"index {', '.join(bad)} is INVALID (left by an interrupted or failed build; IF NOT EXISTS "
-                      f"skips it). Drop it with DROP INDEX CONCURRENTLY {bad[0]}; then run the migration again",
-                      statement.line, step.migration.path)
-
-
-def drop_index(conn: Connection, schema: str, name: str) -> bool:
-    """Drop an INVALID index a failed build left; return whether it is gone."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL(DROP_INDEX).format(index=sql.Identifier(schema, name)))
-        return True
-    except psycopg2.Error:
-        return False
-
-
-def with_lock_retries(conn: Connection, settings: RunSettings, statements: list[Statement],
-                      stop: Stop, attempt: Callable[[], StepFailed | None]) -> StepFailed | None:
-    """Retry an attempt that timed out waiting for a lock; in the end, name the sessions holding it."""
-    for retry in range(settings.lock_retries + 1):
-        failure = attempt()
-        if failure is None or failure.sqlstate != LOCK_NOT_AVAILABLE or stop():
-            return failure
-        if retry < settings.lock_retries and pause_unless_stopped(settings.retry_backoff_s * 2 ** retry, stop):
-            return failure  # a signal arrived while waiting to retry: nothing more runs
-    blockers = describe_blockers(conn, statements)
-    tries = settings.lock_retries + 1
-    return replace(failure, error=f"{failure.error} (gave up after {tries} {'try' if tries == 1 else 'tries'}). "
-                                  f"{blockers}")
-
-
-def pause_unless_stopped(seconds: float, stop: Stop) -> bool:
-    """Sleep in short slices; return True as soon as stop() says a signal arrived."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if stop():
-            return True
-        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-    return stop()
-
-
-def describe_blockers(conn: Connection, statements: list[Statement]) -> str:
-    """Name who holds locks on the tables the migration touches: pid, application, state, query age, query."""
-    from pglast.visitors import referenced_relations
-    names = sorted({name for s in statements for name in referenced_relations(s.sql)})
-    if not names:
-        return "The blocking session could not be identified."
-    with conn.cursor() as cur:
-        cur.execute(FIND_BLOCKERS, (names,))
-        rows = cur.fetchall()
-    if not conn.autocommit:
-        conn.rollback()
-    if not rows:  # no table lock in the way: a concurrent build also waits for transactions with older snapshots
-        with conn.cursor() as cur:
-            cur.execute(FIND_OLD_SNAPSHOTS)
-            rows = cur.fetchall()
-        if not conn.autocommit:
-            conn.rollback()
-        if rows:
-            return "Waiting for transactions that hold older snapshots: " + "; ".join(
-                f"pid {pid} ({app or 'no application_name'}, {state}, transaction open for {age}s)"
-                for pid, app, state, age in rows) + "."
-        return "The blocking session was gone by the time it was looked up; try again."
-    held = "; ".join(f"pid {pid} ({app or 'no application_name'}, {state}, query running {age}s: {query.strip()!r}) "
-                     f"holds {mode} on {relation}" for pid, app, state, age, query, mode, relation in rows)
-    return f"Blocked by: {held}."
 
 
 def describe_failure(conn: Connection, err: psycopg2.Error, step: Step, sent: str, line_before: int) -> StepFailed:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import signal
 import tempfile
-import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from psycopg2 import sql
 
 from . import config, db
 from .errors import ConfigError, Refused
+from .lock import run_in_worker
 from .snapshot import take_snapshot
 
 CREATE_DATABASE = "CREATE DATABASE {}"
@@ -174,23 +174,9 @@ def signals_deferred() -> Iterator[list[int]]:
 def run_cancellable(conn: Any, work: Callable[[], T], received: list[int]) -> T:
     """Run work in a thread; once a signal is in received, keep cancelling conn's statement until work returns.
 
-    libpq blocks in C, where Python runs no signal handler: the main thread waits in short joins instead, so it
-    sees the signal at once. Cancelling again and again covers a statement that starts just after a cancel.
+    Cancelling again and again covers a statement that starts just after a cancel.
     """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = work()
-        except BaseException as err:  # handed to the main thread, which raises it
-            outcome["error"] = err
-
-    worker = threading.Thread(target=target, name="verify-checks", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(CANCEL_EVERY_S)
-        if received and worker.is_alive():
+    def cancel_after_signal() -> None:
+        if received:
             conn.cancel()  # safe from another thread; the statement fails with 57014 and rolls back
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]  # type: ignore[no-any-return]
+    return run_in_worker(work, cancel_after_signal, CANCEL_EVERY_S)

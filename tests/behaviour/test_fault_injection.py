@@ -542,10 +542,20 @@ def test_a_run_killed_inside_its_first_migration_after_a_finished_run_does_not_b
     rng = random.Random(trial.seed)
     first = rng.choice([i for i, spec in enumerate(trial.specs) if not spec.transactional])
     apply_up_to(trial, first - 1)
-    runner = start_apply(trial.db.url, trial.directory)
-    inside = wait_for_active_statement(trial, runner, trial.specs[first].indexes[1])
-    runner.send_signal(signal.SIGKILL)
-    code, _, _ = finish(runner)
+    second = trial.specs[first].indexes[1]
+    table = re.search(rf"{second} ON (\w+)", trial.specs[first].text).group(1)
+    # Hold the second index's table, so the runner is certainly inside that build (waiting for the lock, within its
+    # lock_timeout) when it is killed: a build on a small table could otherwise finish between two looks.
+    blocker = psycopg2.connect(trial.db.url, connect_timeout=10)
+    try:
+        with blocker.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")
+        runner = start_apply(trial.db.url, trial.directory)
+        inside = wait_for_active_statement(trial, runner, second)
+        runner.send_signal(signal.SIGKILL)
+        code, _, _ = finish(runner)
+    finally:
+        blocker.close()
     end_runner_sessions(trial.db, terminate=False)
     trial.note(f"SIGKILL inside {inside and inside[1]!r} (exit {code})")
     assert inside is not None and code == -signal.SIGKILL, trial.explain()

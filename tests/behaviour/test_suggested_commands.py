@@ -168,7 +168,7 @@ def test_the_hint_after_a_changed_plan_previews_again_with_the_same_options(
     assert {"3000", str(directory)} <= set(shlex.split(again_command))
     again = run_verbatim(again_command, db_url, elsewhere(tmp_path))
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"would apply 2 migration(s)" in again.stdout and history(db_url) == []
+    assert "would apply 2 migration(s)" in again.stdout and history(db_url) == []
 
 
 def test_the_out_of_order_hint_previews_with_the_same_options(db_url, migrations_dir, run_script, tmp_path):
