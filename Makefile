@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test soak bench lint clean
+.PHONY: venv pgbouncer demo test soak bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -18,9 +18,19 @@ demo: venv
 
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 
+# The PgBouncer tests need Debian's pgbouncer: installed here when missing (as root, with apt-get), so a fresh
+# machine passes; anywhere else the tests that need it fail saying how to install it.
+pgbouncer:
+	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "== installing pgbouncer (Debian package) for the PgBouncer tests"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else echo "== pgbouncer is not installed: tests/behaviour/test_pgbouncer.py will fail (apt-get install pgbouncer)"; fi; \
+	fi
+
 # The whole suite on PostgreSQL 18 (embedded), then the database tests again on PostgreSQL 15 where Debian's
 # binaries are installed.
-test: venv
+test: venv pgbouncer
 	$(BIN)/python -m pytest -q
 	@if [ -x $(PG15_BINDIR)/initdb ]; then \
 	  echo "== again on PostgreSQL 15 ($(PG15_BINDIR))"; \

@@ -75,9 +75,8 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock
 def record_success(conn: Connection, step: Step, lock: RunnerLock) -> None:
     """Reset the session and write the success row in the migration's transaction, then commit both."""
     try:
-        with conn.cursor() as cur:
-            cur.execute(RESET_SESSION)
-            cur.execute(tool_sql(RECORD_SUCCESS), history_row(step) | lock.guard())
+        with conn.cursor() as cur:  # one round trip: the reset, the guarded row
+            cur.execute(tool_sql(RESET_SESSION + RECORD_SUCCESS), history_row(step) | lock.guard())
             written = cur.fetchone() is not None
         if not written:
             raise lock_lost(step)
