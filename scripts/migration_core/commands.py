@@ -176,16 +176,19 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, f"recording the {action}"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
         current = planning.compute_plan(migrations, db.load_history(conn))
+        unreviewed = False
         if action == "baseline":  # adopting a database: its schema as it stands becomes the reference
             chosen = planning.select_baseline(current, migrations, version)
             note = "baseline: recorded as applied without running (the schema already had it)"
         else:  # a reviewed file edit is no licence for out-of-band schema changes
-            schema_check.refuse_schema_drift(schema_check.check_schema(conn, current))
+            check = schema_check.check_schema(conn, current)
+            schema_check.refuse_schema_drift(check)
+            unreviewed = check.status == "stale"  # a reviewed file edit does not review the schema
             chosen = planning.select_accepted_drift(current, migrations, version)
             old = next(d.recorded_checksum for d in current.drift if d.version == version)
             note = f"accepted checksum change after review: was {old}"
         if chosen and not dry_run:
-            record_noted(conn, chosen, note, current.applied, action)
+            record_noted(conn, chosen, note, current.applied, action, unreviewed)
         return RecordResult(action, [m.version for m in chosen], dry_run)  # type: ignore[arg-type]
 
 
@@ -219,7 +222,7 @@ def locked_connection(lock_timeout_s: float, dry_run: bool) -> Iterator[db.Conne
 
 
 def record_noted(conn: db.Connection, chosen: list[Migration], note: str, applied_rows: list[Any],
-                 action: str) -> None:
+                 action: str, unreviewed: bool = False) -> None:
     """Write the noted success rows, then the snapshot that matches the new applied list."""
     # An accepted checksum keeps its original applied_at, so the application order does not change.
     applied_at = {r.version: r.applied_at for r in applied_rows} if action != "baseline" else {}
@@ -230,7 +233,8 @@ def record_noted(conn: db.Connection, chosen: list[Migration], note: str, applie
                               accepted=action != "baseline")
     applied = [r.version for r in applied_rows]
     already = set(applied)
-    schema_check.record_after_run(conn, applied + [m.version for m in chosen if m.version not in already])
+    schema_check.record_after_run(conn, applied + [m.version for m in chosen if m.version not in already],
+                                  unreviewed)
 
 
 def generate(migrations_dir: Path, name: str, up: str | None = None, down: str | None = None,

@@ -20,7 +20,8 @@ from .config import describe_target
 from .errors import ConfigError, MigrationError, Refused, ServerError
 from .model import HistoryRow, Step
 
-APPLICATION_NAME = "migration-assistant"  # the lock connection adds "-lock": tell them apart in pg_stat_activity
+# The connection that runs migrations; the lock connection adds "-lock", read-only ones (plan, dry runs) "-read".
+APPLICATION_NAME = "migration-assistant"
 MAX_NOTICES = 1000  # per step: a migration that raises a million notices must not exhaust memory
 
 CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {schema}"
@@ -86,14 +87,16 @@ SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_mes
 WHERE COALESCE((SELECT h.direction FROM {history} h WHERE h.version = %(version)s AND h.status = 'success'
                 ORDER BY h.id DESC LIMIT 1), 'down') <> %(direction)s
   AND """ + LOCK_STILL_HELD + " RETURNING id"
-UPDATE_PROGRESS = "UPDATE {history} SET error_message = %s WHERE id = %s"
+UPDATE_PROGRESS_UNGUARDED = "UPDATE {history} SET error_message = %s WHERE id = %s"
+UPDATE_PROGRESS = ("UPDATE {history} SET error_message = %(note)s WHERE id = %(id)s AND " + LOCK_STILL_HELD
+                   + " RETURNING id")
 FINISH_PROGRESS = SUPERSEDE_SUCCESS + """
 UPDATE {history} SET status = 'success', error_message = NULL, applied_at = pg_catalog.now()
 WHERE id = %(id)s AND """ + LOCK_STILL_HELD + " RETURNING id"
 # Everything a migration can leave in its session, undone before the tool writes its row or runs the next migration:
 # each migration runs as if in a fresh session, and nothing leaks to other clients through a transaction pool.
 RESET_SESSION = """
-RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; DISCARD SEQUENCES; DEALLOCATE ALL; CLOSE ALL;
+CLOSE ALL; RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; DISCARD SEQUENCES; DEALLOCATE ALL;
 UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all();
 """
 SET_LOCAL_TIMEOUTS = "SET LOCAL lock_timeout = {lock}; SET LOCAL statement_timeout = {statement}"
@@ -113,7 +116,7 @@ ORDER BY a.pid LIMIT 5
 """
 
 Connection = psycopg2.extensions.connection
-CONNECTION_GONE = ("57P", "08")  # admin shutdown / terminated, connection exceptions
+CONNECTION_GONE = ("57P",)  # terminated, shut down (08xxx may come from a migration's own dblink/postgres_fdw)
 
 
 @lru_cache(maxsize=None)
@@ -135,7 +138,7 @@ def connect(url: str, *, read_only: bool = False, label: str = "DB_URL", role: s
     query = config.parse_db_url(url, label).query
     keywords: dict[str, object] = {}
     if not config.query_values(query, "application_name"):
-        keywords["application_name"] = APPLICATION_NAME + role
+        keywords["application_name"] = APPLICATION_NAME + (role or ("-read" if read_only else ""))
     if not config.query_values(query, "connect_timeout"):
         keywords["connect_timeout"] = 10
     try:
@@ -182,7 +185,7 @@ def first_line(text: str) -> str:
 
 
 def is_connection_gone(conn: Connection, err: psycopg2.Error) -> bool:
-    """Return whether an error means the session is gone (terminated, server stopped, network lost)."""
+    """Return whether an error means our session is gone (terminated, server stopped, network lost)."""
     return bool(conn.closed) or (err.pgcode or "").startswith(CONNECTION_GONE) or (
         err.pgcode is None and isinstance(err, psycopg2.OperationalError))
 

@@ -20,7 +20,9 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class 
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE i.indrelid = pg_catalog.to_regclass(%s) AND NOT i.indisvalid
 """
-DROP_INDEX = "DROP INDEX IF EXISTS {index}"
+DROP_INDEX = "DROP INDEX CONCURRENTLY IF EXISTS {index}"
+SET_DROP_TIMEOUT = "SET lock_timeout = 2000"
+RESET_DROP_TIMEOUT = "RESET lock_timeout"
 
 
 def concurrent_index_table(statement: Statement) -> str | None:
@@ -47,15 +49,17 @@ def invalid_indexes_on(conn: Connection, table: str) -> set[tuple[str, str]]:
 
 
 def check_index_build(conn: Connection, step: Step, statement: Statement, table: str,
-                      invalid_before: set[tuple[str, str]], failure: StepFailed | None) -> StepFailed | None:
+                      invalid_before: set[tuple[str, str]], failure: StepFailed | None,
+                      behind_pooler: bool = False) -> StepFailed | None:
     """Never let an INVALID index pass: drop what a failed build left (so a retry starts clean), and fail a
     build that 'succeeded' over an INVALID index of the same name (IF NOT EXISTS skips it)."""
     if conn.closed:
         return failure
     invalid_now = invalid_indexes_on(conn, table)
     if failure is not None:
-        left = sorted(invalid_now - invalid_before)
-        dropped = [f"{s}.{n}" for s, n in left if drop_index(conn, s, n)]
+        name = getattr(statement.node, "idxname", None)
+        left = sorted(i for i in invalid_now - invalid_before if name is None or i[1] == name)
+        dropped = [f"{s}.{n}" for s, n in left if drop_index(conn, s, n, behind_pooler)]
         undropped = [f"{s}.{n}" for s, n in left if f"{s}.{n}" not in dropped]
         if undropped:
             return replace(failure, error=f"{failure.error} It left INVALID index(es) {', '.join(undropped)}: "
@@ -74,11 +78,18 @@ def check_index_build(conn: Connection, step: Step, statement: Statement, table:
                       statement.line, step.migration.path)
 
 
-def drop_index(conn: Connection, schema: str, name: str) -> bool:
-    """Drop an INVALID index a failed build left; return whether it is gone."""
+def drop_index(conn: Connection, schema: str, name: str, behind_pooler: bool) -> bool:
+    """Drop an INVALID index a failed build left, concurrently (no ACCESS EXCLUSIVE queue on the table) and
+    within a lock timeout; return whether it is gone. Runs in autocommit, between the migration's statements."""
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL(DROP_INDEX).format(index=sql.Identifier(schema, name)))
+            if not behind_pooler:  # a session SET would leak to other clients of a transaction pool
+                cur.execute(SET_DROP_TIMEOUT)
+            try:
+                cur.execute(sql.SQL(DROP_INDEX).format(index=sql.Identifier(schema, name)))
+            finally:
+                if not conn.closed and not behind_pooler:
+                    cur.execute(RESET_DROP_TIMEOUT)
         return True
     except psycopg2.Error:
         return False

@@ -13,6 +13,7 @@ from dataclasses import replace
 import psycopg2
 
 from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS,
+                 UPDATE_PROGRESS_UNGUARDED,
                  Connection, already_recorded, connection_lost, first_line, is_connection_gone, record_failure,
                  server_failure, take_notices, tool_sql)
 from .errors import ConfigError, Refused
@@ -23,6 +24,8 @@ from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
 UNIQUE_VIOLATION = "23505"
+HISTORY_INDEX = "idx_schema_migrations_version_dir"  # the partial unique index that refuses a double record
+TOOL_STATEMENT_MS = 60_000
 SET_TIMEOUTS = "SET lock_timeout = {lock}; SET statement_timeout = {statement}"
 RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
 Stop = Callable[[], bool]
@@ -61,6 +64,8 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock
     lock_ms, statement_ms = settings.for_migration(step.migration)
     # The timeouts travel in the migration's own round trip; they occupy the one line before the section.
     sent = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {int(statement_ms)};\n" + sql_text
+    # Deferred constraints are checked here, as part of the migration, not at COMMIT after the tool's own row.
+    sent += "\n;SET CONSTRAINTS ALL IMMEDIATE;"
     try:
         with conn.cursor() as cur:
             cur.execute(sent)  # no parameters: a % in the migration stays a %
@@ -68,15 +73,17 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock
         failure = describe_failure(conn, err, step, sent, first_line_no - 1)
         conn.rollback()
         return failure
-    record_success(conn, step, lock)
+    record_success(conn, step, lock, lock_ms)
     return None
 
 
-def record_success(conn: Connection, step: Step, lock: RunnerLock) -> None:
+def record_success(conn: Connection, step: Step, lock: RunnerLock, lock_ms: int) -> None:
     """Reset the session and write the success row in the migration's transaction, then commit both."""
+    # RESET ALL also undid the migration's SET LOCAL timeouts: the tool's row gets its own, never none.
+    timeouts = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {TOOL_STATEMENT_MS};"
     try:
         with conn.cursor() as cur:  # one round trip: the reset, the guarded row
-            cur.execute(tool_sql(RESET_SESSION + RECORD_SUCCESS), history_row(step) | lock.guard())
+            cur.execute(tool_sql(RESET_SESSION + timeouts + RECORD_SUCCESS), history_row(step) | lock.guard())
             written = cur.fetchone() is not None
         if not written:
             raise lock_lost(step)
@@ -84,7 +91,7 @@ def record_success(conn: Connection, step: Step, lock: RunnerLock) -> None:
     except psycopg2.Error as err:
         if not conn.closed:
             conn.rollback()
-        if err.pgcode == UNIQUE_VIOLATION:
+        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == HISTORY_INDEX:
             raise already_recorded(step) from None
         if is_connection_gone(conn, err):
             raise connection_lost(step) from None
@@ -100,9 +107,12 @@ def lock_held(conn: Connection, lock: RunnerLock) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def lock_lost(step: Step) -> Refused:
-    return Refused(f"The runner lock was lost before {step.version} was recorded (its lock connection ended); its "
-                   "changes were rolled back.", code="lock_lost",
+def lock_lost(step: Step, progress: tuple[int, int] | None = None) -> Refused:
+    effect = ("its changes were rolled back" if progress is None else
+              f"it runs statement by statement: {progress[0]} of {progress[1]} statements had completed and stay "
+              "applied, and no further statement was sent")
+    return Refused(f"The runner lock was lost before {step.version} was recorded (its lock connection ended); "
+                   f"{effect}.", code="lock_lost",
                    hint="Check for sessions ended by an administrator or idle timeouts, then run "
                         "python scripts/plan_migrations.py and the command again.")
 
@@ -122,16 +132,20 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
             raise lock_lost(step) if not lock_held(conn, lock) else already_recorded(step)
         row_id = started[0]
         for done, statement in enumerate(statements):
-            if done:  # written before the statement is sent: from now on it may have completed
-                update_progress(conn, progress_note(done, total, statement), row_id)
+            if done and stop():  # a signal between two statements: the next one is not sent
+                return cancelled_before(step, statement, done, total, conn, row_id)
+            # Written before the statement is sent (from now on it may have completed), and only while the run
+            # still holds its lock: a run that lost it sends nothing more.
+            if done and not update_progress(conn, progress_note(done, total, statement), row_id, lock):
+                raise lock_lost(step, (done, total))
             failure = with_lock_retries(conn, settings, [statement], stop,
                                         lambda s=statement: run_one_statement(conn, step, settings, s, lock))
             if failure:
                 failure = replace(failure, statements_done=done, statements_total=total)
-                update_progress(conn, failure.describe(), row_id)
+                update_progress(conn, failure.describe(), row_id, lock)
                 return failure
             completed = done + 1
-        finish_progress(conn, step, row_id, lock)
+        finish_progress(conn, step, row_id, lock, total)
         return None
     except psycopg2.Error as err:
         if is_connection_gone(conn, err):
@@ -147,23 +161,36 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
             conn.autocommit = False
 
 
-def update_progress(conn: Connection, note: str, row_id: int) -> None:
+def update_progress(conn: Connection, note: str, row_id: int, lock: RunnerLock) -> bool:
+    """Write the progress note; return False (writing nothing) when the run no longer holds its lock."""
     with conn.cursor() as cur:
-        cur.execute(tool_sql(UPDATE_PROGRESS), (note, row_id))
+        cur.execute(tool_sql(UPDATE_PROGRESS), {"note": note, "id": row_id} | lock.guard())
+        return cur.fetchone() is not None
 
 
-def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock) -> None:
+def cancelled_before(step: Step, statement: Statement, done: int, total: int, conn: Connection,
+                     row_id: int) -> StepFailed:
+    """The failure of a statement-by-statement migration stopped by a signal before its next statement."""
+    failure = StepFailed(step.version, step.migration.name, step.direction, "57014",
+                         f"cancelled by a signal before statement {done + 1} was sent", statement.line,
+                         step.migration.path, done, total)
+    with conn.cursor() as cur:
+        cur.execute(tool_sql(UPDATE_PROGRESS_UNGUARDED), (failure.describe(), row_id))
+    return failure
+
+
+def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock, total: int) -> None:
     """Turn the progress row into the success row, unless the history already has one or the lock is gone."""
     try:
         with conn.cursor() as cur:
             cur.execute(tool_sql(FINISH_PROGRESS), {**history_row(step), "id": row_id} | lock.guard())
             written = cur.fetchone() is not None
     except psycopg2.Error as err:
-        if err.pgcode == UNIQUE_VIOLATION:
+        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == HISTORY_INDEX:
             raise already_recorded(step) from None
         raise
     if not written:
-        raise lock_lost(step)
+        raise lock_lost(step, (total, total))
 
 
 def reset_session(conn: Connection) -> None:
@@ -205,7 +232,8 @@ def run_one_statement(conn: Connection, step: Step, settings: RunSettings, state
     except psycopg2.Error as err:
         failure = describe_failure(conn, err, step, statement.sql, statement.line)
     if index_table:
-        failure = check_index_build(conn, step, statement, index_table, invalid_before, failure)
+        failure = check_index_build(conn, step, statement, index_table, invalid_before, failure,
+                                    lock.behind_pooler)
     return failure
 
 

@@ -92,13 +92,30 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
     # completed statements of a statement-by-statement one); and after an allowed drift, so that the change it
     # accepted is not reported again.
     if done or drift_allowed or (failed is not None and failed.statements_total is not None):
-        with db.server_errors(conn, "recording the schema snapshot", partial):
-            db.set_local_timeouts(conn, options.settings.lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
-            schema_check.record_after_run(
-                conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
-                unreviewed=check.status in ("stale", "skipped"))
+        def record() -> None:
+            with db.server_errors(conn, "recording the schema snapshot", partial):
+                db.set_local_timeouts(conn, options.settings.lock_timeout_ms, READ_STATEMENT_TIMEOUT_MS)
+                schema_check.record_after_run(
+                    conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
+                    unreviewed=check.status in ("stale", "skipped"))
+        record_interruptibly(conn, record, partial())
     return RunResult(command, steps, done, failed, False, computed_id, risks,  # type: ignore[arg-type]
                      invocation=words)
+
+
+def record_interruptibly(conn: db.Connection, record: Callable[[], None], details: dict[str, Any]) -> None:
+    """Record the schema snapshot; a signal cancels it, and the error says the run's migrations stay applied."""
+    with lock.cancel_on_signal([conn]) as signals:
+        try:
+            lock.run_in_worker(record)
+        except MigrationError:
+            if not signals:
+                raise
+    if signals:
+        raise Interrupted(f"Interrupted by signal {signals[0]} while recording the schema snapshot; the migrations of "
+                          "this run had committed and stay applied (listed), and the live-schema check is now stale.",
+                          hint="Run python scripts/plan_migrations.py to review, then "
+                               "python scripts/apply_migrations.py --record-schema.", details=details)
 
 
 def read_state(conn: db.Connection, migrations: list[Migration], options: RunOptions

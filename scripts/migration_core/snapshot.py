@@ -81,13 +81,15 @@ JOIN pg_namespace n ON n.oid = coalesce(c.relnamespace, t.typnamespace)
 WHERE k.contype NOT IN ('n', 't') AND {USER_SCHEMA.format(n='n')}
 """
 # An index that backs a primary key, unique or exclusion constraint is reported as that constraint.
+# An INVALID index (a failed or interrupted CREATE INDEX CONCURRENTLY) is no part of the schema and never becomes
+# the reference: plan lists it apart (invalid_indexes), and dropping it is no drift.
 SELECT_INDEXES = f"""
 SELECT {QUALIFIED.format(n='n', name='ic.relname')}, {QUALIFIED.format(n='tn', name='tc.relname')},
        pg_get_indexdef(i.indexrelid), i.indisvalid
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE {USER_SCHEMA.format(n='n')}
+WHERE {USER_SCHEMA.format(n='n')} AND i.indisvalid
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
                   AND k.contype IN ('p', 'u', 'x'))
 """

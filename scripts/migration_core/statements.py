@@ -261,6 +261,9 @@ def check_transaction_mode(migration: Migration, direction: str, server_version:
     """Parse a section; refuse transaction control, and statements its transaction mode cannot run."""
     sql, first_line = migration.section(direction)  # type: ignore[arg-type]
     statements = parse_statements(sql, first_line, migration.path)
+    if not statements:  # e.g. only ";": nothing would run, yet success would be recorded
+        raise InvalidMigrationFile(f"{migration.path}:{first_line}: the {direction} section holds no statement.",
+                                   hint="Write the SQL of the section, or remove the section.")
     for statement in statements:
         refusal = mode_refusal(statement, migration, server_version)
         if refusal:

@@ -106,7 +106,7 @@ def test_ctrl_c_ends_a_plan_waiting_behind_a_table_lock_within_seconds(wait, db_
         waiting = []
         while time.monotonic() < deadline and plan.poll() is None and not waiting:
             waiting = query(db_url, "SELECT pid FROM pg_stat_activity WHERE application_name = "
-                                    "'migration-assistant' AND wait_event_type = 'Lock'")
+                                    "'migration-assistant-read' AND wait_event_type = 'Lock'")
             time.sleep(0.02)
         assert waiting, f"plan never waited for the lock: {plan.poll()} {plan.communicate(timeout=30)}"
 
@@ -125,5 +125,5 @@ def test_ctrl_c_ends_a_plan_waiting_behind_a_table_lock_within_seconds(wait, db_
     assert "Traceback" not in err
     # Its server session is gone or no longer waiting: nothing keeps queueing behind the lock.
     time.sleep(0.2)
-    assert query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migration-assistant' "
+    assert query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'migration-assistant%' "
                          "AND wait_event_type = 'Lock'") == [(0,)]
