@@ -77,6 +77,8 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
     refusal = risk_gate(command, risks, options)
     if refusal:
         raise refusal
+    if held.behind_pooler:
+        refuse_session_state_behind_pooler(steps, parsed)
     if held.behind_pooler and any(not s.migration.transactional for s in steps):
         progress("note: behind a connection pooler, lock and statement timeouts are not set for statements of "
                  "'-- TRANSACTION: none' migrations (a session SET would leak to other clients of the pool)")
@@ -101,6 +103,28 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
         record_interruptibly(conn, record, partial())
     return RunResult(command, steps, done, failed, False, computed_id, risks,  # type: ignore[arg-type]
                      invocation=words)
+
+
+SESSION_STATE = {"VariableSetStmt", "ListenStmt", "PrepareStmt"}  # outlive their statement in the session
+
+
+def refuse_session_state_behind_pooler(steps: list[Step], parsed: list[list[Statement]]) -> None:
+    """Refuse, before anything runs, session state set by a statement-by-statement migration behind a pooler.
+
+    Its statements each commit on a server connection a transaction pool may hand to other clients, and the reset
+    after the migration may run on another one: a SET ROLE there would reach other clients.
+    """
+    for step, statements in zip(steps, parsed):
+        if step.migration.transactional:
+            continue  # reset inside its own transaction, before it commits
+        for statement in statements:
+            if type(statement.node).__name__ in SESSION_STATE and not getattr(statement.node, "is_local", False):
+                raise Refused(f"{step.migration.path}:{statement.line}: behind a connection pooler, a "
+                              "'-- TRANSACTION: none' migration cannot change session state (SET, RESET, LISTEN, "
+                              "PREPARE): it could reach other clients of the pool; nothing was run.",
+                              code="pooler_session_state",
+                              hint="Run it through a direct or session-pooling DB_URL, or move the setting into a "
+                                   "transactional migration.")
 
 
 def record_interruptibly(conn: db.Connection, record: Callable[[], None], details: dict[str, Any]) -> None:

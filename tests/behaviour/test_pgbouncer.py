@@ -177,3 +177,22 @@ def test_a_migrations_session_settings_never_reach_other_clients_of_the_pool(poo
         assert ran_on in {pid for pid, _, _ in seen}, "the migration's server connection was not looked at"
         assert {(path, timeout) for _, path, timeout in seen} == {defaults}
     assert history(db_url) == [(A, "up", "success"), (B, "up", "success")]
+
+
+def test_session_state_in_a_statement_by_statement_migration_is_refused_behind_a_pooler(
+        pooled, db_url, migrations_dir, run_script):
+    # Each statement of such a migration commits on a server connection the pool may hand to another client, and
+    # the reset after it may run on another one: a SET ROLE there would reach other clients. Refused before
+    # anything runs; through a direct URL the same file applies.
+    directory = migrations_dir({f"{A}.sql": "-- TRANSACTION: none\n" + migration(
+        "CREATE TABLE a (id int);\nSET search_path TO public;\nCREATE INDEX CONCURRENTLY idx_a ON a (id);",
+        "DROP TABLE a;")})
+
+    result = run_script("apply", "--migrations-dir", str(directory), "--json", db_url=pooled)
+
+    doc = json.loads(result.stdout)
+    assert result.returncode == 3 and doc["error"]["code"] == "pooler_session_state", result.stdout
+    assert f"{A}.sql:4:" in doc["error"]["message"]
+    assert history(db_url) == [] and "a" not in {t for (t,) in query(
+        db_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert run_script("apply", "--migrations-dir", str(directory), db_url=db_url).returncode == 0
