@@ -166,7 +166,13 @@ def encode_credential(text: str, label: str = "DB_URL") -> str:
             pieces.append(piece)
         else:
             pieces.append(quote(piece, safe="", errors="surrogateescape"))
-    return "".join(pieces)
+    encoded = "".join(pieces)
+    try:  # the driver decodes the credentials as UTF-8: %91 alone would end in a traceback there
+        unquote(encoded, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}'s user or password, percent-decoded, is not UTF-8 text.", code="bad_db_url",
+                          hint=ENCODE_HINT) from None
+    return encoded
 
 
 def normalise_db_url(url: str, label: str = "DB_URL") -> str:

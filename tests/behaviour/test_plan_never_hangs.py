@@ -125,5 +125,5 @@ def test_ctrl_c_ends_a_plan_waiting_behind_a_table_lock_within_seconds(wait, db_
     assert "Traceback" not in err
     # Its server session is gone or no longer waiting: nothing keeps queueing behind the lock.
     time.sleep(0.2)
-    assert query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'migration-assistant%' "
+    assert query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'migration-assistant%%' "
                          "AND wait_event_type = 'Lock'") == [(0,)]

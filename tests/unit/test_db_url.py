@@ -215,3 +215,11 @@ def test_libpq_agrees_with_the_tool_or_the_url_is_refused_without_an_echo(passwo
     assert read.get("user") == (parts.user and decoded(parts.user))
     assert read.get("password") == (parts.password and decoded(parts.password))
     assert config.normalise_db_url(normalised) == normalised
+
+
+def test_a_password_that_percent_decodes_to_bytes_that_are_not_utf8_is_a_bad_url_not_a_traceback():
+    # Found by the fuzz test: psycopg2 decodes the credentials as UTF-8, so %91 ended in a UnicodeDecodeError.
+    with pytest.raises(ConfigError) as caught:
+        config.normalise_db_url("postgresql://u:%91Q@h/db")
+    assert caught.value.code == "bad_db_url" and "%91Q" not in caught.value.message
+    assert config.normalise_db_url("postgresql://u:%C3%A9Q@h/db") == "postgresql://u:%C3%A9Q@h/db"
