@@ -103,7 +103,7 @@ def run_script(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     """Run one query on the database and return its rows (empty for statements)."""
-    conn = psycopg2.connect(url)
+    conn = psycopg2.connect(url, connect_timeout=10)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:

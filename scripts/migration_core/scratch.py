@@ -10,7 +10,6 @@ sure a SIGINT or SIGTERM still leads through that clean-up instead of leaving th
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
 import uuid
 import warnings
@@ -25,7 +24,7 @@ from psycopg2 import sql
 
 from . import config, db
 from .errors import ConfigError, Refused
-from .lock import run_in_worker
+from .lock import cancel_on_signal, run_in_worker
 from .snapshot import take_snapshot
 
 CREATE_DATABASE = "CREATE DATABASE {}"
@@ -155,20 +154,9 @@ def refuse_unless_empty(conn: Any, url: str) -> None:
 
 # ---- signals ------------------------------------------------------------------------------------------------
 
-@contextmanager
-def signals_deferred() -> Iterator[list[int]]:
+def signals_deferred() -> Any:
     """Record SIGINT and SIGTERM instead of dying on them, so the clean-up of the block still runs."""
-    received: list[int] = []
-
-    def record(signum: int, _frame: object) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return cancel_on_signal([])  # nothing to cancel yet: run_cancellable cancels the statement running then
 
 
 def run_cancellable(conn: Any, work: Callable[[], T], received: list[int]) -> T:

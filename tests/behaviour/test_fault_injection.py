@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import SCRIPTS, database_url, migration
+from conftest import SCRIPTS, database_url, migration, query
 from fault_server import FaultServer, fault_server
 
 pytestmark = pytest.mark.fault_injection
@@ -121,18 +121,6 @@ class Observed:
 
     def successes(self, version: str) -> int:
         return sum(1 for r in self.rows if r.version == version and r.direction == "up" and r.status == "success")
-
-
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    """Run one statement on a connection of its own, in autocommit, and return its rows."""
-    conn = psycopg2.connect(url, connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 class Database:
