@@ -102,8 +102,12 @@ def pending_versions(migrations_dir: Path, lock_timeout_ms: int = DEFAULT_READ_L
         return {m.version for m in interruptible([conn], read).pending}
 
 
-def interruptible(conns: list[Any], work: Callable[[], T]) -> T:
-    """Run database work so that SIGINT/SIGTERM cancel it on the server at once and end the command."""
+def interruptible(conns: list[Any], work: Callable[[], T],
+                  interrupted: Callable[[int], Interrupted] | None = None) -> T:
+    """Run database work so that SIGINT/SIGTERM cancel it on the server at once and end the command.
+
+    interrupted(signal) is the error then raised; by default it says nothing was changed.
+    """
     with lock.cancel_on_signal(conns) as signals:
         try:
             result = lock.run_in_worker(work)
@@ -112,9 +116,13 @@ def interruptible(conns: list[Any], work: Callable[[], T]) -> T:
                 raise
             result = None
     if signals:
-        raise Interrupted(f"Interrupted by signal {signals[0]}; nothing was changed.",
-                          hint="Run the command again when you are ready.")
+        raise (interrupted or nothing_changed)(signals[0])
     return result  # type: ignore[return-value]
+
+
+def nothing_changed(signum: int) -> Interrupted:
+    return Interrupted(f"Interrupted by signal {signum}; nothing was changed.",
+                       hint="Run the command again when you are ready.")
 
 
 def schema_diff(against: str | None) -> SchemaDiffResult:

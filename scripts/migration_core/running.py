@@ -57,10 +57,10 @@ def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | 
         lock_conn = db.connect(url, role="-lock")
         with closing(lock_conn), db.server_errors(lock_conn, "taking the runner lock"), \
                 lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
-            return run_locked(conn, lock_conn, held, command, migrations, choose, target, options, progress, words)
+            return run_locked(conn, held, command, migrations, choose, target, options, progress, words)
 
 
-def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerLock, command: str,
+def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
                migrations: list[Migration], choose: Choose, target: str | None, options: RunOptions,
                progress: Progress, words: tuple[str, ...] = ()) -> RunResult:
     """Plan under the lock, refuse what is unsafe before anything runs, run the steps, record the schema.
@@ -88,8 +88,7 @@ def run_locked(conn: db.Connection, lock_conn: db.Connection, held: lock.RunnerL
         with db.server_errors(conn, "creating the history table"):
             db.ensure_schema_table(conn)
     with db.server_errors(conn, "running the migrations", partial):
-        failed = execute_steps(conn, [conn, lock_conn], command, steps, parsed, options.settings, held, progress,
-                               done)
+        failed = execute_steps(conn, command, steps, parsed, options.settings, held, progress, done)
     # Even after a failure (the failed step was rolled back, the done ones changed the schema, and so did the
     # completed statements of a statement-by-statement one); and after an allowed drift, so that the change it
     # accepted is not reported again.
@@ -129,17 +128,12 @@ def refuse_session_state_behind_pooler(steps: list[Step], parsed: list[list[Stat
 
 def record_interruptibly(conn: db.Connection, record: Callable[[], None], details: dict[str, Any]) -> None:
     """Record the schema snapshot; a signal cancels it, and the error says the run's migrations stay applied."""
-    with lock.cancel_on_signal([conn]) as signals:
-        try:
-            lock.run_in_worker(record)
-        except MigrationError:
-            if not signals:
-                raise
-    if signals:
-        raise Interrupted(f"Interrupted by signal {signals[0]} while recording the schema snapshot; the migrations of "
-                          "this run had committed and stay applied (listed), and the live-schema check is now stale.",
-                          hint="Run python scripts/plan_migrations.py to review, then "
-                               "python scripts/apply_migrations.py --record-schema.", details=details)
+    def after_commits(signum: int) -> Interrupted:
+        return Interrupted(f"Interrupted by signal {signum} while recording the schema snapshot; the migrations of "
+                           "this run had committed and stay applied (listed), and the live-schema check is now stale.",
+                           hint="Run python scripts/plan_migrations.py to review, then "
+                                "python scripts/apply_migrations.py --record-schema.", details=details)
+    interruptible([conn], record, after_commits)
 
 
 def read_state(conn: db.Connection, migrations: list[Migration], options: RunOptions
@@ -203,7 +197,7 @@ def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]
     return [check_transaction_mode(step.migration, step.direction, server_version) for step in steps]
 
 
-def execute_steps(conn: db.Connection, cancel: list[db.Connection], command: str, steps: list[Step],
+def execute_steps(conn: db.Connection, command: str, steps: list[Step],
                   parsed: list[list[Statement]], settings: RunSettings, held: lock.RunnerLock, progress: Progress,
                   done: list[StepDone]) -> StepFailed | None:
     """Run the steps in order until one fails, appending to done; a signal or a lost connection stops the run."""
@@ -223,7 +217,7 @@ def execute_steps(conn: db.Connection, cancel: list[db.Connection], command: str
             done.append(outcome)
         return None
 
-    with lock.cancel_on_signal(cancel[:1]) as signals:
+    with lock.cancel_on_signal([conn]) as signals:
         try:
             failed = lock.run_in_worker(run_all)
         except MigrationError as err:
