@@ -71,7 +71,8 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
             cur.execute((NO_TRANSACTION_TIMEOUT if lock_conn.server_version >= 170000 else "") + TRY_LOCK,
                         (LOCK_KEY,))
             got, pid = cur.fetchone()
-            holder = "" if got else describe_holder(cur)
+            expired = time.monotonic() >= deadline
+            holder = "" if got or not expired else describe_holder(cur)  # named once, in the refusal
             if got and work_application_name:
                 cur.execute(FIND_ORPHANS, (work_application_name,))
                 holder = describe_orphans(cur.fetchall())
@@ -79,7 +80,7 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
                 break
             # End the try's transaction (releasing the lock if we got it) before waiting.
             lock_conn.rollback()
-            if time.monotonic() >= deadline:
+            if expired:
                 raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s): "
                               f"{holder}.", code="lock_timeout",
                               hint="Wait for the other run to finish, then run the command again "
