@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv pgbouncer demo test soak bench lint clean
+.PHONY: venv pgbouncer demo demo-stop test soak bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -13,8 +13,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The whole loop on the demo's own embedded server and database (never DB_URL's: DEMO_DB_URL=... chooses one).
+# The server is stopped at the end; KEEP=1 keeps it running (make demo-stop stops it).
 demo: venv
-	bash examples/demo.sh
+	KEEP="$(KEEP)" bash examples/demo.sh
+
+demo-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python examples/embedded_db.py --stop; fi
 
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 
@@ -50,6 +55,9 @@ soak: venv
 bench: venv
 	$(BIN)/python bench/bench_migrations.py
 	$(BIN)/python bench/bench_snapshot.py
+	$(BIN)/python bench/bench_fleet.py
+	$(BIN)/python bench/bench_scaling.py
+	bash bench/bench_peers.sh
 
 clean:
 	-$(BIN)/python examples/embedded_db.py --stop 2>/dev/null

@@ -18,6 +18,7 @@ Server: BENCH_DB_URL or DB_URL (an admin URL: the bench creates and drops databa
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -45,6 +46,7 @@ from migration_core import db  # noqa: E402
 def in_public(template: str) -> str:
     """Return one of the tool's statements with its history tables in schema public, as plain SQL text."""
     return template.format(schema='"public"', history='"public"."schema_migrations"',
+                           history_index='"idx_schema_migrations_version_dir"',
                            snapshots='"public"."schema_migrations_snapshots"')
 
 
@@ -300,6 +302,7 @@ def result_row(n: int, measurement: str, runs: list[float], floor_runs: list[flo
 
 def warm_up(admin_url: str, workdir: Path) -> None:
     """Run each kind of process once, untimed, so compiled bytecode and OS caches are warm."""
+    compileall.compile_dir(str(SCRIPTS), quiet=1)  # written even under PYTHONDONTWRITEBYTECODE
     migrations = workdir / "warmup"
     migrations.mkdir()
     write_migrations(migrations, 2)

@@ -8,7 +8,9 @@ in this process on one open connection (what plan and apply pay on top of their 
   diff (10 changes)    diff_snapshots after ten out-of-band changes;
   load last snapshot   reading the recorded snapshot back from schema_migrations_snapshots;
   record snapshot      inserting one (apply's and rollback's added cost, inside their last transaction);
-  plan's added cost    load last + take_snapshot + diff, run back to back.
+  plan's added cost    load last + take_snapshot + diff, run back to back: the full path, taken after DDL;
+  catalog fingerprint  the one query that decides whether the full path is needed;
+  check, no DDL since  plan's check when the catalog has not changed: the last row's fingerprint + the live one.
 
 Usage: .venv/bin/python bench/bench_snapshot.py [--tables 500] [--repeat 15] [--json results.json]
 Server: BENCH_DB_URL or DB_URL (an admin URL: the bench creates and drops a database), else embedded PostgreSQL.
@@ -34,8 +36,9 @@ from bench_server import start_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from migration_core.schema_diff import diff_snapshots
-from migration_core.snapshot import canonical_json, snapshot_hash, take_snapshot
-from migration_core.snapshot_store import ensure_snapshot_table, load_last_snapshot, record_snapshot
+from migration_core.schema_check import live_changes
+from migration_core.snapshot import canonical_json, catalog_fingerprint, snapshot_hash, take_snapshot
+from migration_core.snapshot_store import ensure_snapshot_table, load_last_snapshot, load_last_summary, record_snapshot
 
 TARGET_S = 1.0
 TABLE_SQL = """
@@ -101,12 +104,18 @@ def timed(action: Callable[[], object], repeat: int) -> dict[str, float]:
             "max_ms": round(max(samples), 2)}
 
 
+def fingerprinted_row(conn: Any) -> tuple[int, str | None]:
+    """Return the id and fingerprint of the last snapshot row, as the check reads them."""
+    summary = load_last_summary(conn)
+    return summary.id, summary.fingerprint
+
+
 def measure(conn: Any, repeat: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Time each operation on the built schema; return the timings and facts about the snapshot."""
     conn.autocommit = True  # as plan's read-only connection
     snapshot = take_snapshot(conn)
     ensure_snapshot_table(conn)
-    record_snapshot(conn, ["bench"], snapshot)
+    record_snapshot(conn, ["bench"], snapshot, catalog_fingerprint(conn))
     loaded = load_last_snapshot(conn) or {}  # equal, but no shared objects: as plan would compare
     figures = {
         "take_snapshot": timed(lambda: take_snapshot(conn), repeat),
@@ -116,6 +125,8 @@ def measure(conn: Any, repeat: int) -> tuple[dict[str, dict[str, float]], dict[s
         "load last snapshot": timed(lambda: load_last_snapshot(conn), repeat),
         "plan's added cost": timed(lambda: diff_snapshots(load_last_snapshot(conn) or {}, take_snapshot(conn)),
                                    repeat),
+        "catalog fingerprint": timed(lambda: catalog_fingerprint(conn), repeat),
+        "check, no DDL since": timed(lambda: live_changes(conn, *fingerprinted_row(conn)), repeat),
     }
     conn.autocommit = False
     figures["record snapshot"] = timed(lambda: (record_snapshot(conn, ["bench"], snapshot), conn.rollback()), repeat)

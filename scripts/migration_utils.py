@@ -13,16 +13,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from migration_core import commands, config, output, parsing, running
+from migration_core import config, output, parsing, terminal
 from migration_core.errors import MigrationError, UnexpectedError, UsageError
 from migration_core.model import SMALL_TABLE_ROWS, HistoryRow, Migration, RunOptions, RunSettings
 
 compute_checksum = parsing.compute_checksum
 list_migration_files = parsing.list_migration_files
-plan, apply, rollback, generate = commands.plan, running.apply, running.rollback, commands.generate
-record_schema = commands.record_schema
-schema_diff = commands.schema_diff
-record_without_running = commands.record_without_running
+# The commands load on first use (PEP 562): generate never touches a database, so its script must not pay for, or
+# need, the driver that commands and running import.
+LAZY = {"plan": "commands", "apply": "running", "rollback": "running", "generate": "generating",
+        "record_schema": "commands", "schema_diff": "commands", "record_without_running": "commands",
+        "forget_failed": "commands"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f"migration_core.{LAZY[name]}"), name)
 
 
 def parse_migration_file(path: Path) -> Migration:
@@ -78,8 +86,13 @@ def base_parser(doc: str | None) -> ArgumentParser:
                         help="directory of migration files (default: migrations)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    parser.add_argument("--no-color", action="store_true",
+                        help="no colour or symbols even on a terminal (as NO_COLOR=1 does)")
     parser.add_argument("--history-schema", metavar="NAME",
                         help="schema of the history and snapshot tables (default: $MIGRATIONS_SCHEMA or public)")
+    parser.add_argument("--history-table", metavar="NAME",
+                        help="name of the history table; the snapshot table is NAME_snapshots "
+                             "(default: $MIGRATIONS_TABLE or schema_migrations)")
     return parser
 
 
@@ -88,6 +101,8 @@ def add_run_options(parser: ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the exact SQL it would run; touch nothing")
     parser.add_argument("--plan-id", metavar="ID",
                         help="run only if the plan still has this id (from plan or --dry-run)")
+    parser.add_argument("--require-plan-id", action="store_true",
+                        help="refuse a real run without --plan-id (as MIGRATIONS_REQUIRE_PLAN_ID=1 does)")
     parser.add_argument("--lock-timeout", type=seconds, default=60, metavar="SECONDS",
                         help="runner lock: wait this long for another run to finish, then exit 3 (default 60)")
     parser.add_argument("--lock-timeout-ms", type=milliseconds, default=5000, metavar="MS",
@@ -121,7 +136,29 @@ def run_options(args: argparse.Namespace) -> RunOptions:
                       settings=settings, allow_out_of_order=getattr(args, "allow_out_of_order", False),
                       max_risk="high" if args.allow_risk else args.max_risk,
                       allow_schema_drift=args.allow_schema_drift, small_table_rows=args.small_table_rows,
-                      verbose=args.verbose)
+                      verbose=args.verbose, require_plan_id=plan_id_required(args))
+
+
+REQUIRE_PLAN_ID_ENV = "MIGRATIONS_REQUIRE_PLAN_ID"
+
+
+def plan_id_required(args: argparse.Namespace) -> bool:
+    """Return whether a real run needs --plan-id: --require-plan-id, or MIGRATIONS_REQUIRE_PLAN_ID=1 (true, yes)."""
+    value = os.environ.get(REQUIRE_PLAN_ID_ENV, "").strip().lower()
+    if value not in ("", "0", "false", "no", "1", "true", "yes"):
+        raise UsageError(f"{REQUIRE_PLAN_ID_ENV}={value!r} is neither 1 nor 0.",
+                         hint=f"Set {REQUIRE_PLAN_ID_ENV}=1 to require --plan-id, or unset it.")
+    return bool(getattr(args, "require_plan_id", False)) or value in ("1", "true", "yes")
+
+
+def history_only_refusal(args: argparse.Namespace, *actions: tuple[str, Any]) -> None:
+    """Refuse apply's history-only actions (baseline, ...) under --require-plan-id but as dry runs: they have no
+    plan id, so a harness that requires one would otherwise let them through unconfirmed."""
+    chosen = [flag for flag, value in actions if value]
+    if chosen and not args.dry_run and plan_id_required(args):
+        raise UsageError(f"{chosen[0]} has no plan id, so it is refused under --require-plan-id "
+                         f"({REQUIRE_PLAN_ID_ENV}=1); nothing was recorded.", code="plan_id_required",
+                         hint=f"Preview it with {chosen[0]} ... --dry-run; the person runs it without the requirement.")
 
 
 # Numeric flags are range-checked while parsing: a bad value is a usage error (exit 2) before anything connects,
@@ -172,7 +209,9 @@ def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespa
     try:
         args = parser.parse_args()
         config.set_history_schema(getattr(args, "history_schema", None))
+        config.set_history_table(getattr(args, "history_table", None))
         result = action(args)
+        terminal.finish()
         error = output.run_error(result)
     except MigrationError as err:
         error = err
@@ -185,6 +224,7 @@ def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespa
             write(output.redact(traceback.format_exc().rstrip(), secrets), sys.stderr)
         error = UnexpectedError(f"Unexpected error: {type(err).__name__}: {err}",
                                 hint="Run again with --debug for the traceback, and report it.")
+    terminal.finish()  # the live progress line is erased before the final output
     emit(command, result, error, as_json, secrets)
     return error.exit_code if error else 0
 
@@ -195,9 +235,13 @@ def emit(command: str, result: Any, error: MigrationError | None, as_json: bool,
         write(output.to_json(command, result, error, secrets), sys.stdout)
         return
     if result is not None:
-        write(output.redact(output.to_human(command, result), secrets), sys.stdout)
+        text = output.redact(output.to_human(command, result), secrets)
+        write(terminal.highlight(text, terminal.Style(sys.stdout, "--no-color" in sys.argv[1:])), sys.stdout)
     if error is not None:
-        write(output.redact(output.error_line(error), secrets), sys.stderr)
+        line = output.redact(output.error_line(error), secrets)
+        style = terminal.Style(sys.stderr, "--no-color" in sys.argv[1:])
+        write(style.paint("error:", "fail") + line.removeprefix("error:") if line.startswith("error:") else line,
+              sys.stderr)
 
 
 def write(text: str, stream: Any) -> None:
@@ -211,8 +255,30 @@ def write(text: str, stream: Any) -> None:
         os.close(devnull)
 
 
-def progress_printer(args: argparse.Namespace) -> Callable[[str], None]:
-    """Return where progress lines go: stderr for humans, nowhere with --json."""
+def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
+    """Return where progress goes: nowhere with --json; for humans, each finished migration on stdout as it ends,
+    notes on stderr, and on a terminal a live counter with the elapsed time (terminal.RunProgress)."""
     if args.json:
         return lambda _line: None
-    return lambda line: write(line, sys.stderr)
+    return terminal.run_progress(sys.stdout, sys.stderr, getattr(args, "no_color", False), write)
+
+
+def add_fleet_options(parser: ArgumentParser, run: bool = True) -> None:
+    """Add --targets, --targets-query, --shard, --parallel (and --canary, --skip-refused for apply and rollback)."""
+    from migration_core.fleet import options
+    options.add_fleet_options(parser, run)
+
+
+def fleet_requested(args: argparse.Namespace) -> bool:
+    """Say whether --targets or --targets-query was given (the fleet's other options alone: a usage error)."""
+    from migration_core.fleet import options
+    return options.fleet_requested(args)
+
+
+def fleet(command: str, args: argparse.Namespace) -> Any:
+    """Run plan, apply or rollback on every target (see docs/fleet.md); each target runs this script itself."""
+    from migration_core.fleet import plan as fleet_plan, rollout
+    live = sys.stderr if not args.json and sys.stderr.isatty() else None  # the progress line: for a person only
+    if command == "plan":
+        return fleet_plan.fleet_plan(args, sys.argv[1:], live)
+    return rollout.fleet_run(command, args, sys.argv[1:], live)

@@ -3,6 +3,7 @@
 Strictly read-only. See README.md#plan. Exit 0: clean or only pending; 3: drift or missing files.
 """
 from migration_utils import add_risk_options, base_parser, bounded_int, plan, run, schema_diff
+from migration_utils import add_fleet_options, fleet, fleet_requested
 
 
 def build_parser():
@@ -17,10 +18,13 @@ def build_parser():
                         help="a catalog read waits at most this long behind a table lock, then the live-schema "
                              "check is skipped, naming the blocker (default 5000)")
     add_risk_options(parser)
+    add_fleet_options(parser, run=False)
     return parser
 
 
 def main(args):
+    if fleet_requested(args):
+        return fleet("plan", args)
     if args.schema_diff or args.against:
         return schema_diff(args.against)
     return plan(args.migrations_dir, args.target, check_live_schema=not args.no_schema_check,

@@ -1,6 +1,7 @@
 """The commands: glue parsing, planning and the database; return results, never print.
 
-apply and rollback live in running.py; this module holds the rest and the helpers they share.
+apply and rollback live in running.py, generate (no database, so no driver) in generating.py; this module holds
+the rest and the helpers they share.
 """
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ import os
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import config, db, lock, parsing, planning, schema_check
 from .errors import Interrupted, MigrationError
-from .model import (SMALL_TABLE_ROWS, GenerateResult, Migration, PlanResult, RecordResult, RunOptions,
+from .model import (SMALL_TABLE_ROWS, ForgetResult, Migration, PlanResult, RecordResult, RunOptions,
                     SchemaDiffResult, SchemaRecordResult)
 
 T = TypeVar("T")
@@ -48,7 +48,8 @@ def plan(migrations_dir: Path, target: str | None = None, check_live_schema: boo
     steps = planning.select_apply_steps(current, migrations, target)
     return PlanResult(current, migrations_dir, planning.compute_plan_id("apply", current, steps, target), target,
                       risks, schema, invalid,
-                      invocation(migrations_dir, "--target", target, RunOptions(small_table_rows=small_table_rows)))
+                      invocation(migrations_dir, "--target", target, RunOptions(small_table_rows=small_table_rows)),
+                      verbose)
 
 
 def invocation(migrations_dir: Path, target_flag: str = "--target", target: str | None = None,
@@ -61,6 +62,8 @@ def invocation(migrations_dir: Path, target_flag: str = "--target", target: str 
     words = ["--migrations-dir", os.path.abspath(migrations_dir)]
     if config.history_schema() != config.DEFAULT_HISTORY_SCHEMA:
         words += ["--history-schema", config.history_schema()]
+    if config.history_table() != config.DEFAULT_HISTORY_TABLE:
+        words += ["--history-table", config.history_table()]
     if target is not None:
         words += [target_flag, target]
     return (*words, *(run_option_words(options) if options else ()))
@@ -231,50 +234,45 @@ def locked_connection(lock_timeout_s: float, dry_run: bool) -> Iterator[db.Conne
 
 def record_noted(conn: db.Connection, chosen: list[Migration], note: str, applied_rows: list[Any],
                  action: str, unreviewed: bool = False) -> None:
-    """Write the noted success rows, then the snapshot that matches the new applied list."""
-    # An accepted checksum keeps its original applied_at, so the application order does not change.
-    applied_at = {r.version: r.applied_at for r in applied_rows} if action != "baseline" else {}
+    """Write the noted success rows, then the snapshot that matches the new applied list, and commit."""
     conn.commit()  # the reads' transaction (and its timeouts) ends before anything is created
     db.ensure_schema_table(conn)
-    db.record_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
+    write_noted(conn, chosen, note, applied_rows, action, unreviewed)
+    conn.commit()
+
+
+def write_noted(conn: db.Connection, chosen: list[Migration], note: str, applied_rows: list[Any],
+                action: str, unreviewed: bool = False) -> None:
+    """Write the noted success rows and the matching snapshot in conn's transaction, without committing (adoption
+    writes them in the same transaction as the rename of the other tool's table)."""
+    # An accepted checksum keeps its original applied_at, so the application order does not change.
+    applied_at = {r.version: r.applied_at for r in applied_rows} if action != "baseline" else {}
+    db.insert_noted_successes(conn, [{"version": m.version, "name": m.name, "checksum": m.checksum,
                                       "note": note, "applied_at": applied_at.get(m.version)} for m in chosen],
                               accepted=action != "baseline")
     applied = [r.version for r in applied_rows]
     already = set(applied)
-    schema_check.record_after_run(conn, applied + [m.version for m in chosen if m.version not in already],
-                                  unreviewed)
+    schema_check.record_current_snapshot(conn, applied + [m.version for m in chosen if m.version not in already],
+                                         unreviewed)
 
 
-def generate(migrations_dir: Path, name: str, up: str | None = None, down: str | None = None,
-             now: datetime | None = None) -> GenerateResult:
-    """Create YYYYMMDD_HHMMSS_NAME.sql (UTC); never overwrite, moving the timestamp on instead."""
-    parsing.check_name(name)
-    migrations_dir.mkdir(parents=True, exist_ok=True)
-    moment = now or datetime.now(timezone.utc)
-    text = migration_template(name, up, down)
-    taken = {p.name[:15] for p in migrations_dir.glob("*.sql")}
-    while True:
-        stamp = moment.strftime("%Y%m%d_%H%M%S")
-        path = migrations_dir / f"{stamp}_{name}.sql"
-        if stamp not in taken:
-            # Validate before writing, so a bad --up never leaves an invalid file behind.
-            migration = parsing.parse_migration_text(text, path, name) if up else None
-            parsing.check_file_name(path)
-            try:
-                with open(path, "x", encoding="utf-8") as handle:  # "x": never overwrite
-                    handle.write(text)
-                break
-            except FileExistsError:
-                pass
-        moment += timedelta(seconds=1)
-    return GenerateResult(path, path.stem, migration.reversible if migration else None)
+def forget_failed(migrations_dir: Path, version: str, lock_timeout_s: float, dry_run: bool = False) -> ForgetResult:
+    """Acknowledge the failed attempt(s) of a version whose file no longer exists: append one 'forgotten' row.
 
-
-def migration_template(name: str, up: str | None, down: str | None) -> str:
-    """Return the text of a new migration; the placeholders are comments so an unedited file is invalid."""
-    up_body = up.strip() if up else (
-        "-- Write the forward change here, e.g.\n-- ALTER TABLE users ADD COLUMN status TEXT;")
-    down_body = down.strip() if down else (
-        "-- Write the SQL that undoes the up section, e.g.\n-- ALTER TABLE users DROP COLUMN status;\n"
-        "-- Leave only comments here if the change cannot be undone (the migration is then irreversible).")
-    return f"-- MIGRATION: {name}\n-- DIRECTION: up\n{up_body}\n\n-- DIRECTION: down\n{down_body}\n"
+    History stays append-only: the failed rows stay as they are, and plan stops listing them because a newer
+    'forgotten' row of the version stands after them. A dry run, as elsewhere, takes no lock and writes nothing.
+    """
+    migrations = parsing.load_migrations(migrations_dir)
+    with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, "recording the forgotten attempt"):
+        db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
+        history = db.load_history(conn) or []
+        latest = planning.select_forgettable(planning.compute_plan(migrations, history), migrations, version)[-1]
+        since = max([r.id for r in history if r.version == version and r.status != "failed"], default=0)
+        ids = [r.id for r in history if r.version == version and r.status == "failed" and r.id > since]
+        if not dry_run:
+            conn.commit()  # the reads' transaction (and its timeouts) ends before the write
+            db.record_forgotten(conn, {"version": version, "name": latest.name, "checksum": latest.checksum,
+                                       "direction": latest.direction,
+                                       "note": f"forgotten: failed attempt(s) {', '.join(map(str, ids))} of a "
+                                               "migration whose file no longer exists"})
+        return ForgetResult(version, ids, dry_run)

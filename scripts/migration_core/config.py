@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 
 def find_db_url() -> str | None:
@@ -48,6 +48,46 @@ def set_history_schema(name: str | None) -> None:
 def history_schema() -> str:
     """Return the one schema that holds the history and snapshot tables, whatever the role's search_path."""
     return _history_schema_flag or os.environ.get(HISTORY_SCHEMA_ENV) or DEFAULT_HISTORY_SCHEMA
+
+
+HISTORY_TABLE_ENV = "MIGRATIONS_TABLE"
+DEFAULT_HISTORY_TABLE = "schema_migrations"
+SNAPSHOT_SUFFIX = "_snapshots"
+# Lowercase, so the table reads the same quoted or not in hand-written SQL; at most 46 characters, so the names the
+# tool derives from it (NAME_snapshots, idx_NAME_version_dir) fit in PostgreSQL's 63 bytes, never cut short into
+# another name's (PostgreSQL itself shortens the names it derives: sequences, primary keys).
+HISTORY_TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,45}", re.ASCII)
+_history_table_flag: str | None = None
+
+
+def set_history_table(name: str | None) -> None:
+    """Record --history-table (it wins over MIGRATIONS_TABLE) and check the name in effect; a bad one is a usage
+    error before anything connects."""
+    global _history_table_flag
+    _history_table_flag = name
+    check_history_table_name(history_table(), "--history-table" if name is not None else HISTORY_TABLE_ENV)
+
+
+def history_table() -> str:
+    """Return the name of the history table (its schema: history_schema())."""
+    if _history_table_flag is not None:  # even "": a usage error, never a silent fall back to the default
+        return _history_table_flag
+    return os.environ.get(HISTORY_TABLE_ENV) or DEFAULT_HISTORY_TABLE
+
+
+def snapshot_table() -> str:
+    """Return the name of the snapshot table, which follows the history table's: NAME_snapshots."""
+    return history_table() + SNAPSHOT_SUFFIX
+
+
+def check_history_table_name(name: str, source: str = "--history-table") -> str:
+    """Return name if it can name the history table, else raise the usage error that says the rule."""
+    if not HISTORY_TABLE_NAME.fullmatch(name):
+        raise UsageError(f"{source} {name!r} is not a valid history table name: use lowercase letters, digits and "
+                         "underscores, not starting with a digit, at most 46 characters.",
+                         hint="For example: --history-table app_migrations (the snapshot table is then "
+                              "app_migrations_snapshots).")
+    return name
 
 
 # ---- reading a DB_URL ---------------------------------------------------------------------------------------

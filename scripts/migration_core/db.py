@@ -15,7 +15,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from . import config
+from . import config, history_shape
 from .config import describe_target
 from .errors import ConfigError, MigrationError, Refused, ServerError
 from .model import HistoryRow, Step
@@ -36,7 +36,7 @@ CREATE TABLE {history} (
     status VARCHAR(16) NOT NULL,
     error_message TEXT
 );
-CREATE UNIQUE INDEX idx_schema_migrations_version_dir ON {history} (version, direction) WHERE status = 'success';
+CREATE UNIQUE INDEX {history_index} ON {history} (version, direction) WHERE status = 'success';
 """
 # Existence is checked first and the table created only when missing: a role that may write the history but does
 # not own it cannot run CREATE ... IF NOT EXISTS on an existing table ("must be owner").
@@ -77,6 +77,11 @@ UPDATE {history} SET status = 'superseded' WHERE version = %(version)s AND direc
 RECORD_FAILURE = """
 INSERT INTO {history} (version, name, checksum, direction, status, error_message)
 VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'failed', %(error_message)s)
+"""
+# apply --forget-failed: acknowledges the failed rows of the version before it (plan stops listing them).
+RECORD_FORGOTTEN = """
+INSERT INTO {history} (version, name, checksum, direction, status, error_message)
+VALUES (%(version)s, %(name)s, %(checksum)s, %(direction)s, 'forgotten', %(note)s)
 """
 # A non-transactional migration's row: written first as failed, kept current, turned into the success row. Its
 # statements commit one by one, so the guards run before the first: the lock is held, and the version is not
@@ -119,13 +124,23 @@ Connection = psycopg2.extensions.connection
 CONNECTION_GONE = ("57P",)  # terminated, shut down (08xxx may come from a migration's own dblink/postgres_fdw)
 
 
-@lru_cache(maxsize=None)
 def tool_sql(template: str, schema: str | None = None) -> sql.Composed:
     """Return one of the tool's statements with the history schema's tables filled in, quoted."""
-    name = schema or config.history_schema()
-    return sql.SQL(template).format(schema=sql.Identifier(name),
-                                    history=sql.Identifier(name, "schema_migrations"),
-                                    snapshots=sql.Identifier(name, "schema_migrations_snapshots"))
+    return named_tool_sql(template, schema or config.history_schema(), config.history_table())
+
+
+@lru_cache(maxsize=None)
+def named_tool_sql(template: str, schema: str, table: str) -> sql.Composed:
+    """tool_sql for given names (--history-schema, --history-table), cached: plan builds the same few each run."""
+    return sql.SQL(template).format(schema=sql.Identifier(schema),
+                                    history=sql.Identifier(schema, table),
+                                    snapshots=sql.Identifier(schema, table + config.SNAPSHOT_SUFFIX),
+                                    history_index=sql.Identifier(history_index_name(table)))
+
+
+def history_index_name(table: str | None = None) -> str:
+    """Return the name of the partial unique index that refuses a double record: one per history table."""
+    return f"idx_{table or config.history_table()}_version_dir"
 
 
 def connect(url: str, *, read_only: bool = False, label: str = "DB_URL", role: str = "") -> Connection:
@@ -200,8 +215,8 @@ def server_failure(conn: Connection, err: psycopg2.Error, doing: str) -> Migrati
     schema = config.history_schema()
     if state == "42501":
         return ConfigError(f"Permission denied: {message}", code="permission_denied", sqlstate=state,
-                           hint=f"Grant the role SELECT, INSERT, UPDATE on {schema}.schema_migrations and "
-                                f"{schema}.schema_migrations_snapshots and USAGE on their sequences, or use their owner.")
+                           hint=f"Grant the role SELECT, INSERT, UPDATE on {schema}.{config.history_table()} and "
+                                f"{schema}.{config.snapshot_table()} and USAGE on their sequences, or use their owner.")
     if state == "25006":
         return ConfigError(f"The server is read-only: {message}", code="read_only", sqlstate=state,
                            hint="Point DB_URL at the primary (not a replica), and check default_transaction_read_only "
@@ -239,20 +254,27 @@ def set_local_timeouts(conn: Connection, lock_ms: int, statement_ms: int) -> Non
         cur.execute(SET_LOCAL_TIMEOUTS.format(lock=int(lock_ms), statement=int(statement_ms)))
 
 
-def history_table_exists(conn: Connection, table: str = "schema_migrations") -> bool:
+def history_table_exists(conn: Connection, table: str | None = None) -> bool:
     with conn.cursor() as cur:
-        cur.execute(TABLE_EXISTS, (config.history_schema(), table))
+        cur.execute(TABLE_EXISTS, (config.history_schema(), table or config.history_table()))
         return cur.fetchone()[0] is not None
 
 
 def ensure_schema_table(conn: Connection) -> None:
-    """Create the history schema, table and partial unique index when missing, and commit."""
-    if not history_table_exists(conn):
-        with conn.cursor() as cur:
-            if not schema_exists(cur):
-                cur.execute(tool_sql(CREATE_SCHEMA))
-            cur.execute(tool_sql(CREATE_HISTORY_TABLE))
+    """Create the history schema, table and partial unique index when missing, and commit; refuse (changing
+    nothing) when another tool's history is in its place (history_shape)."""
+    if not history_shape.check_history_place(conn):
+        create_history_table(conn)
     conn.commit()
+
+
+def create_history_table(conn: Connection) -> None:
+    """Create the history schema (when missing), table and index; no check, no commit (adoption calls it in its
+    own transaction, after moving the other tool's table aside)."""
+    with conn.cursor() as cur:
+        if not schema_exists(cur):
+            cur.execute(tool_sql(CREATE_SCHEMA))
+        cur.execute(tool_sql(CREATE_HISTORY_TABLE))
 
 
 def schema_exists(cur: Any) -> bool:
@@ -263,9 +285,10 @@ def schema_exists(cur: Any) -> bool:
 def load_history(conn: Connection) -> list[HistoryRow] | None:
     """Return every non-superseded history row in id order, or None when there is no history table.
 
-    Reads in the caller's transaction (a read-only one for plan), which the caller ends.
+    Reads in the caller's transaction (a read-only one for plan), which the caller ends. Another tool's history in
+    its place is refused (foreign_history_table); that check is the existence check, so it costs no round trip.
     """
-    if not history_table_exists(conn):
+    if not history_shape.check_history_place(conn):
         return None
     with conn.cursor() as cur:
         cur.execute(tool_sql(SELECT_HISTORY))
@@ -298,14 +321,21 @@ def record_failure(conn: Connection, row: dict[str, str], description: str) -> N
     conn.commit()
 
 
-def record_noted_successes(conn: Connection, rows: list[dict[str, Any]], accepted: bool) -> None:
-    """Write success rows that record a migration without running it (baseline, accepted checksum), atomically."""
+def record_forgotten(conn: Connection, row: dict[str, str]) -> None:
+    """Append the row that acknowledges a version's failed attempts (apply --forget-failed), and commit."""
+    with conn.cursor() as cur:
+        cur.execute(tool_sql(RECORD_FORGOTTEN), row)
+    conn.commit()
+
+
+def insert_noted_successes(conn: Connection, rows: list[dict[str, Any]], accepted: bool) -> None:
+    """Write success rows that record a migration without running it (baseline, accepted checksum), in conn's
+    transaction (the caller commits)."""
     with conn.cursor() as cur:
         for position, row in enumerate(rows):
             # An accepted checksum replaces the applied row; a baseline row replaces only a rolled-back one.
             cur.execute(tool_sql(SUPERSEDE_ACCEPTED if accepted else SUPERSEDE_SUCCESS), {**row, "direction": "up"})
             cur.execute(tool_sql(RECORD_NOTED_SUCCESS), {**row, "position": position})
-    conn.commit()
 
 
 def already_recorded(step: Step) -> Refused:

@@ -72,3 +72,14 @@ class ConfigError(MigrationError):
 
     exit_code = 4
     code = "config_error"
+
+
+class ForeignHistoryTable(Refused):
+    """Another tool's history table (or a table of unknown shape) is where the history goes; nothing was touched."""
+
+    code = "foreign_history_table"
+
+    def __init__(self, message: str, *, tool: str, table: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.tool = tool        # "dbmate", "golang-migrate", "goose", "flyway" or "unknown"
+        self.table = table      # schema-qualified, as the message names it

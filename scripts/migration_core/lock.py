@@ -30,7 +30,9 @@ SELECT pg_catalog.pg_try_advisory_xact_lock(%s), pg_catalog.pg_backend_pid();
 """
 NO_TRANSACTION_TIMEOUT = "SET LOCAL transaction_timeout = 0;"  # PostgreSQL 17+: it would end the lock's transaction
 FIND_LOCK_HOLDER = """
-SELECT a.pid, a.application_name, a.client_addr::text, a.state, (pg_catalog.now() - a.xact_start)::text
+SELECT a.pid, a.application_name, a.client_addr::text, a.state, (pg_catalog.now() - a.xact_start)::text,
+       pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+       pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
 """
@@ -58,14 +60,17 @@ class RunnerLock:
 
 
 @contextmanager
-def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | None) -> Iterator[RunnerLock]:
+def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | None,
+                waiting: Callable[[str], None] = lambda _: None) -> Iterator[RunnerLock]:
     """Hold the runner lock for the block on lock_conn; wait up to timeout_s, then refuse naming the holder.
 
     Orphaned statements of a killed runner (connections named work_application_name still active) count as
-    holders too; None when the URL names the connection itself, which other clients may share.
+    holders too; None when the URL names the connection itself, which other clients may share. waiting(text) is
+    told once, when the first try fails, who holds the lock and how long this run will wait.
     """
     deadline = time.monotonic() + timeout_s
     delay = 0.02
+    told = False
     with lock_conn.cursor() as cur:
         while True:
             cur.execute((NO_TRANSACTION_TIMEOUT if lock_conn.server_version >= 170000 else "") + TRY_LOCK,
@@ -78,8 +83,15 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
                 holder = describe_orphans(cur.fetchall())
             if got and not holder:
                 break
+            if not told and not expired and timeout_s > 0:  # said once: the holder, looked up this one time
+                holder_now = holder or describe_holder(cur)
+                told = True
+            else:
+                holder_now = ""
             # End the try's transaction (releasing the lock if we got it) before waiting.
             lock_conn.rollback()
+            if holder_now:
+                waiting(f"Waiting up to {timeout_s:g}s for the runner lock held by another run: {holder_now} ...")
             if expired:
                 raise Refused(f"Another migration run holds the lock on this database (waited {timeout_s:g}s): "
                               f"{holder}.", code="lock_timeout",
@@ -109,8 +121,10 @@ def describe_holder(cur: Any) -> str:
     rows = cur.fetchall()
     if not rows:
         return "the holder finished just now; run the command again"
-    return "; ".join(f"pid {pid} ({app or 'no application_name'}, from {addr or 'local socket'}, {state}, running "
-                     f"for {age.split('.')[0] if age else '?'})" for pid, app, addr, state, age in rows)
+    return "; ".join(f"pid {pid} ({app or 'no application_name'}, from {addr or 'local socket'}, {state}, "
+                     + (f"running since {since}, for {age.split('.')[0]})" if since and age else
+                        f"connected since {connected})")  # a session-level lock: no transaction to date it by
+                     for pid, app, addr, state, age, since, connected in rows)
 
 
 @contextmanager

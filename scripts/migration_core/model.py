@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 Direction = Literal["up", "down"]
-Status = Literal["success", "failed", "superseded"]
+# "forgotten": apply --forget-failed acknowledged the failed attempts before it of a version whose file is gone.
+Status = Literal["success", "failed", "superseded", "forgotten"]
 # A live table with fewer rows is small: findings whose cost grows with the table drop to low on it (issue 10,
 # risk.live.is_small; --small-table-rows N).
 SMALL_TABLE_ROWS = 10_000
@@ -28,10 +29,18 @@ class Migration:
     transactional: bool = True              # False: "-- TRANSACTION: none", statements run one at a time
     lock_timeout_ms: int | None = None      # "-- LOCK_TIMEOUT: 2s" overrides --lock-timeout-ms
     statement_timeout_ms: int | None = None  # "-- STATEMENT_TIMEOUT: 10min" overrides --statement-timeout-ms
+    # A section of comments only, one "-- noop: REASON": it runs nothing and is recorded as run. Its SQL is the
+    # comment text, so a no-op down still makes the migration reversible (down_sql is not None).
+    up_noop: str | None = None
+    down_noop: str | None = None
 
     @property
     def reversible(self) -> bool:
         return self.down_sql is not None
+
+    def noop(self, direction: Direction) -> str | None:
+        """Return the reason when that section is a recorded no-op, else None."""
+        return self.up_noop if direction == "up" else self.down_noop
 
     def section(self, direction: Direction) -> tuple[str, int]:
         """Return the SQL of one direction and the file line it starts on."""
@@ -160,6 +169,7 @@ class RunOptions:
     max_risk: str = "medium"            # refuse findings above this severity (issue 5); --allow-risk: "high"
     small_table_rows: int = SMALL_TABLE_ROWS  # live tables below this are small for the risk rules (issue 10)
     verbose: bool = False               # list every risk finding instead of grouping repeated ones
+    require_plan_id: bool = False       # refuse a real run without plan_id (--require-plan-id)
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,7 @@ class PlanResult:
     schema: Any = None                                       # schema_check.SchemaCheck; None: not checked
     invalid_indexes: list[dict[str, str]] = field(default_factory=list)  # schema, table, index: failed builds
     invocation: tuple[str, ...] = ()     # options a suggested command repeats (argv words): see output.invocation
+    verbose: bool = False                # --verbose: list every pending migration and finding
 
 
 @dataclass(frozen=True)
@@ -214,6 +225,28 @@ class RunResult:
     risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk of each step
     would_refuse: dict[str, Any] | None = None                # dry run: the refusal the real run would meet
     invocation: tuple[str, ...] = ()     # options a suggested command repeats (argv words): see output.invocation
+    elapsed_ms: float | None = None      # real run: from taking the lock to the last step's end
+    now_at: str | None = None            # real run: the newest applied version afterwards (None: none applied)
+    retried: list[str] | None = None     # --plan-id of a plan already run to the end: its versions; nothing ran
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Progress of a run: step `index` of `total` starts (outcome None) or has ended (its StepDone/StepFailed)."""
+
+    step: Step
+    index: int
+    total: int
+    outcome: StepDone | StepFailed | None = None
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """apply --forget-failed: the failed attempts acknowledged for a version whose file no longer exists."""
+
+    version: str
+    forgotten: list[int]        # ids of the failed rows acknowledged
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

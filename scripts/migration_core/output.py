@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import (GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult, SchemaDiffResult,
-                    SchemaRecordResult, Step, StepFailed)
+from .model import (ForgetResult, GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult,
+                    SchemaDiffResult, SchemaRecordResult, Step, StepEvent, StepFailed)
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
 # Plus risk.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
-Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | Any
+Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | \
+    ForgetResult | Any
 SCRIPT_FILES = {"plan": "plan_migrations.py", "apply": "apply_migrations.py", "rollback": "rollback_migrations.py",
                 "lint": "lint_migrations.py", "verify": "verify_migrations.py", "generate": "generate_migration.py"}
 GATE = "medium"    # apply's default --max-risk: plan offers no run command for findings above it
+PENDING_SHOWN = 10  # plan lists the first 10 pending migrations with nothing of their own to say; --verbose: all
 RISK_IGNORE_EDIT = ("if you only added a '-- risk: ignore' comment, that is still an edit: revert it, or use "
                     "apply_migrations.py --accept-checksum VERSION after review")
 
@@ -50,10 +53,17 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
     """Return (error, json, human) renderers of a lint or verify result, or None for the core results."""
-    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult, SchemaRecordResult)):
+    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult, SchemaRecordResult,
+                           ForgetResult)):
         return None
     # Imported on demand: their modules pull in the risk rules and snapshot code, which plan and apply start-up
     # need not pay for (issue 2's speed targets).
+    from .fleet import report as fleet  # --targets: the fleet's results render themselves
+    if isinstance(result, (fleet.FleetPlanResult, fleet.FleetRunResult)):
+        return fleet.run_error, fleet.to_json_payload, fleet.to_human
+    from .adoption import report as adoption  # import_migrations.py: import and --adopt render themselves
+    if isinstance(result, (adoption.ImportResult, adoption.AdoptResult)):
+        return adoption.run_error, adoption.to_json_payload, adoption.to_human
     from . import risk, verify
     if isinstance(result, risk.LintResult):
         return risk.lint_error, risk.to_json_payload, risk.to_human
@@ -114,7 +124,20 @@ def command_line(script: str, words: Iterable[str] = ()) -> str:
     """
     ran = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name in SCRIPT_FILES.values() else None
     path = ran.with_name(SCRIPT_FILES[script]) if ran else Path(__file__).resolve().parent.parent / SCRIPT_FILES[script]
-    return shlex.join(["python", str(path), *words])
+    return shlex.join([interpreter(), str(path), *words])
+
+
+def interpreter() -> str:
+    """Name the Python running this script so that a pasted command finds the same one (its venv's packages):
+    `python` when that is what PATH finds, else its path, relative when under the working directory."""
+    running = Path(sys.executable).absolute()
+    on_path = shutil.which("python")
+    if on_path and Path(on_path).absolute() == running:
+        return "python"
+    try:
+        return str(running.relative_to(Path.cwd()))
+    except ValueError:
+        return str(running)
 
 
 def plan_steps(result: PlanResult) -> list[Migration]:
@@ -186,8 +209,12 @@ def to_json(command: str, result: Result | None, error: MigrationError | None,
         doc["error"] = {"code": error.code, "message": error.message, "hint": error.hint}
         if getattr(error, "sqlstate", None) is not None:
             doc["error"]["sqlstate"] = error.sqlstate
+        if getattr(error, "tool", None) is not None:  # foreign_history_table: the tool it looks like, the table
+            doc["error"].update(tool=error.tool, table=error.table)  # type: ignore[attr-defined]
         if getattr(error, "findings", None) is not None:  # risk_too_high: each finding, for an agent to act on
             doc["error"]["findings"] = error.findings  # type: ignore[attr-defined]
+        if getattr(error, "files", None) is not None:  # invalid_migration: every invalid file of the directory
+            doc["error"]["files"] = error.files  # type: ignore[attr-defined]
     # Round trip through json_default first, so Path and datetime values are strings the redaction can see.
     plain = json.loads(json.dumps(doc, default=json_default))
     return json.dumps(redact(plain, secrets or []), indent=2)
@@ -236,6 +263,9 @@ def json_payload(result: Result) -> dict[str, Any]:
                         if s.notices},
         }
         payload["failed"] = failed_json(result.failed)
+        if not result.dry_run:
+            payload |= {"elapsed_ms": result.elapsed_ms, "now_at": result.now_at,
+                        "retried": result.retried is not None, "retried_versions": result.retried or []}
         return payload
     if isinstance(result, SchemaDiffResult):
         return {"reference": result.reference, "status": result.status,
@@ -243,6 +273,9 @@ def json_payload(result: Result) -> dict[str, Any]:
     if isinstance(result, SchemaRecordResult):
         return {"dry_run": result.dry_run, "recorded": not result.dry_run, "previous_status": result.previous_status,
                 "differences": [c.to_dict() for c in result.changes]}
+    if isinstance(result, ForgetResult):
+        return {"dry_run": result.dry_run, "applied": [], "failed": None,
+                "forgotten": {"version": result.version, "failed_attempt_ids": result.forgotten}}
     if isinstance(result, RecordResult):
         key = "baselined" if result.action == "baseline" else "accepted_checksum"
         return {"dry_run": result.dry_run, "applied": [], "failed": None, key: result.versions}
@@ -295,9 +328,13 @@ def to_human(command: str, result: Result) -> str:
         if result.status in ("no_snapshot", "stale"):
             return "No snapshot matches the applied migrations yet: the next apply or rollback records one."
         return "\n".join([f"Live schema vs {result.reference}: {len(result.changes)} difference(s)."] +
-                         [f"  {c.describe()}" for c in result.changes])
+                         [line for c in result.changes for line in change_lines(c, "  ")])
     if isinstance(result, SchemaRecordResult):
         return human_schema_record(result)
+    if isinstance(result, ForgetResult):
+        verb = "Would forget" if result.dry_run else "Forgot"
+        return (f"{verb} the failed attempt(s) of {result.version} (history row(s) {', '.join(map(str, result.forgotten))}"
+                f"): its file no longer exists{'' if result.dry_run else '; plan no longer lists them'}.")
     if isinstance(result, RecordResult):
         what = "baseline: recorded as applied without running" if result.action == "baseline" else \
             "accepted the reviewed checksum change of"
@@ -318,7 +355,10 @@ def human_plan(result: PlanResult) -> str:
         lines.append("No schema_migrations table yet: nothing has been applied to this database.")
     lines += [f"  applied  {r.version}  (at {r.applied_at:%Y-%m-%d %H:%M:%S %Z}){note_label(r)}" for r in p.applied]
     late = {m.version for m in p.out_of_order}
+    quiet = quiet_pending(result, late)
     for m in p.pending:
+        if m.version in quiet:
+            continue
         risk = result.risks[m.version].risk if m.version in result.risks else None
         lines.append(f"  pending  {m.version}  {'reversible' if m.reversible else 'IRREVERSIBLE'}"
                      f"{f'  risk {risk.upper()}' if risk else ''}"
@@ -326,6 +366,9 @@ def human_plan(result: PlanResult) -> str:
         if m.version in result.risks:
             from .risk import plan_lines
             lines += plan_lines(result.risks, m.version, indent="           ")
+    if quiet:
+        lines.append(f"  ... and {len(quiet)} more pending, reversible, without findings of their own: "
+                     f"{quiet[0]} to {quiet[-1]} (--verbose lists each)")
     if result.risks:
         from .risk import group_lines
         lines += group_lines(result.risks)
@@ -354,16 +397,32 @@ def human_plan(result: PlanResult) -> str:
     return "\n".join(lines)
 
 
+def quiet_pending(result: PlanResult, late: set[str]) -> list[str]:
+    """Return the pending versions plan leaves out of its list: beyond the first PENDING_SHOWN, reversible, in
+    order, without findings of their own (grouped findings are listed once, below). Nothing with --verbose."""
+    if result.verbose:
+        return []
+    quiet = []
+    for m in result.plan.pending[PENDING_SHOWN:]:
+        own = False
+        if m.version in result.risks:
+            from .risk import plan_lines  # loaded only when there are findings
+            own = bool(plan_lines(result.risks, m.version))
+        if m.reversible and m.version not in late and not own:
+            quiet.append(m.version)
+    return quiet
+
+
 def human_schema(result: PlanResult) -> list[str]:
     """Return the live-schema lines of plan: each out-of-band change, or why there was nothing to compare."""
     check = result.schema
     if check is None or check.status == "clean":
         return []
     if check.status == "drift":
-        return [f"  SCHEMA   {c.describe()}" for c in check.changes] + [
+        return [line for c in check.changes for line in change_lines(c, "  SCHEMA   ")] + [
             "Live schema changed outside the migrations: apply and rollback will refuse (--allow-schema-drift)."]
     if check.status == "stale":
-        return [f"  SCHEMA?  {c.describe()}" for c in check.changes] + [
+        return [line for c in check.changes for line in change_lines(c, "  SCHEMA?  ")] + [
             f"Schema check: stale ({len(check.changes)} difference(s) from the last snapshot, shown above): "
             f"{check.reason}."]
     if check.status == "skipped":
@@ -371,8 +430,24 @@ def human_schema(result: PlanResult) -> list[str]:
     return []
 
 
+WRAP_WIDTH = 100
+
+
+def change_lines(change: Any, head: str) -> list[str]:
+    """Return a schema difference: its line, then, for a value too long for it, before and after in full, wrapped
+    (never cut: the whole definition is what the person has to compare)."""
+    import textwrap
+    lines = [head + change.describe()]
+    indent = " " * (len(head) + 2)
+    for label, value in (("before", getattr(change, "before", "")), ("after", getattr(change, "after", ""))):
+        if value:
+            lines += textwrap.wrap(value, WRAP_WIDTH, initial_indent=f"{indent}{label + ':':<8}",
+                                   subsequent_indent=indent + " " * 8, break_on_hyphens=False)
+    return lines
+
+
 def human_schema_record(result: SchemaRecordResult) -> str:
-    lines = [f"  {c.describe()}" for c in result.changes]
+    lines = [line for c in result.changes for line in change_lines(c, "  ")]
     verb = "Would record" if result.dry_run else "Recorded"
     return "\n".join(lines + [f"{verb} the live schema as the reference of the drift check (it was "
                               f"{result.previous_status}; {len(result.changes)} difference(s) accepted)."])
@@ -408,20 +483,49 @@ def human_run(result: RunResult) -> str:
         else:
             lines.append(f"To run exactly this: {run_command(result)}")
         return "\n".join(lines)
-    if not result.steps:
-        return f"Nothing to {verb}."
     done = "applied" if result.command == "apply" else "rolled back"
-    lines = [f"  {done:<11} {d.version}  ({d.duration_ms:.0f} ms)" for d in result.done]
+    now = f"now at {result.now_at}" if result.now_at else "no migration is applied now"
+    if result.retried is not None:
+        return (f"Already {done}: plan {result.plan_id} ran to the end before ({count(len(result.retried))}: "
+                f"{result.retried[0]} to {result.retried[-1]}); a retried call, nothing was run; {now}.")
+    if not result.steps:
+        return f"Nothing to {verb}; {now}."
+    # Each migration's line was printed as it finished (terminal.RunProgress); this is the end of the story.
+    lines = []
+    seconds = f"{(result.elapsed_ms or 0) / 1000:.1f} s"
     if result.failed:
-        lines.append(f"  FAILED      {result.failed.version}  {result.failed.describe()}")
+        width = len(str(len(result.steps)))
+        lines.append(f"  [{len(result.done) + 1:>{width}}/{len(result.steps)}] FAILED      {result.failed.version}  "
+                     f"{result.failed.describe()}")
         skipped = len(result.steps) - len(result.done) - 1
-        if skipped:
-            lines.append(f"  {skipped} later migration(s) not run.")
-    lines.append(f"{len(result.done)} migration(s) {done}.")
+        lines.append(f"{done.capitalize()} {len(result.done)} of {count(len(result.steps))} in {seconds}, then "
+                     f"{result.failed.version} failed" + (f" ({skipped} not run)" if skipped else "") + f"; {now}.")
+    else:
+        lines.append(f"{done.capitalize()} {count(len(result.done))} in {seconds}; {now}.")
     return "\n".join(lines)
+
+
+def count(n: int, noun: str = "migration") -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def step_line(event: StepEvent, style: Any = None) -> str:
+    """Return the line printed as one migration of a run finishes: [n/N], what was done, how long it took."""
+    outcome = event.outcome
+    done = "applied" if event.step.direction == "up" else "rolled back"
+    ms = getattr(outcome, "duration_ms", 0.0)
+    took = f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+    mark = style.mark("ok") if style else ""
+    width = len(str(event.total))
+    return f"  {mark}[{event.index:>{width}}/{event.total}] {done:<11} {event.step.version}  ({took})"
 
 
 def error_line(error: MigrationError) -> str:
     """Return the one line a human sees for an error (a server message spanning lines is joined into it)."""
+    files = getattr(error, "files", None) or []
+    if len(files) > 1:  # every invalid file on a line of its own, each with its hint
+        return "\n".join([f"error: {len(files)} migration files are invalid:"] +
+                         [" ".join(f"  {f['message']} Hint: {f['hint']}".split("\n")) for f in files] +
+                         [f"Hint: {error.hint}"])
     line = f"error: {error.message}" + (f" Hint: {error.hint}" if error.hint else "")
     return " ".join(line.split("\n"))

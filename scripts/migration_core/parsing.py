@@ -11,7 +11,7 @@ from .model import Migration
 
 FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$", re.ASCII)
 NAME = re.compile(r"^[a-z0-9_]+$")
-MAX_VERSION_LENGTH = 64  # schema_migrations.version is VARCHAR(64)
+MAX_VERSION_LENGTH = 64  # the history table's version is VARCHAR(64)
 MARKER = re.compile(r"^[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
                     re.IGNORECASE | re.MULTILINE | re.ASCII)
 NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE | re.ASCII)
@@ -22,6 +22,9 @@ DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNOREC
 MAX_TIMEOUT_MS = 2_147_483_647  # lock_timeout and statement_timeout are int4 milliseconds
 UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+# A section holding only comments, one of them "-- noop: REASON", runs nothing and is recorded like any other: the
+# explicit form of golang-migrate's empty down file (an empty down section here means irreversible).
+NOOP = re.compile(r"^[^\S\n]*--[^\S\n]*noop[^\S\n]*:(?P<reason>[^\n]*)$", re.IGNORECASE | re.MULTILINE | re.ASCII)
 # Control characters (C0, DEL and C1) but tab and line feed; a carriage return is a line break, normalised first.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC "
@@ -39,6 +42,14 @@ def normalise_newlines(text: str) -> str:
 
 def list_migration_files(migrations_dir: Path) -> list[Path]:
     """Return the migration files in version order; a .sql file with a bad name is an error, never skipped."""
+    files, problems = listed_files(migrations_dir)
+    if problems:
+        raise invalid_files(problems)
+    return files
+
+
+def listed_files(migrations_dir: Path) -> tuple[list[Path], list[InvalidMigrationFile]]:
+    """Return the well-named migration files in version order, and the problem of every other *.sql entry."""
     if not migrations_dir.is_dir():
         raise UsageError(f"Migrations directory {migrations_dir} does not exist.",
                          hint="Pass --migrations-dir DIR, or create one with "
@@ -48,15 +59,29 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
     with os.scandir(migrations_dir) as entries:
         found = sorted(((e.name, entry_problem(e)) for e in entries if e.name.lower().endswith(".sql")),
                        key=lambda pair: pair[0])
+    problems, files = [], []
     for name, problem in found:
         if problem:  # named like a migration: skipping it would silently leave a migration out
-            raise InvalidMigrationFile(f"{migrations_dir / name}: {problem}.",
-                                       hint="Every *.sql entry of the migrations directory must be a migration "
-                                            "file (or a symbolic link to one): fix it, or move it elsewhere.")
-    files = [migrations_dir / name for name, _ in found]
-    for path in files:
-        check_file_name(path)
-    return files
+            problems.append(InvalidMigrationFile(f"{migrations_dir / name}: {problem}.",
+                                                 hint="Every *.sql entry of the migrations directory must be a "
+                                                      "migration file (or a symbolic link to one): fix it, or move "
+                                                      "it elsewhere."))
+            continue
+        try:
+            check_file_name(migrations_dir / name)
+            files.append(migrations_dir / name)
+        except InvalidMigrationFile as err:
+            problems.append(err)
+    return files, problems
+
+
+def invalid_files(problems: list[InvalidMigrationFile]) -> InvalidMigrationFile:
+    """Return one error for every invalid file of a run, each listed (error.files), so one run shows them all."""
+    error = problems[0] if len(problems) == 1 else InvalidMigrationFile(
+        f"{len(problems)} migration files are invalid: " + "; ".join(p.message.rstrip(".") for p in problems) + ".",
+        hint="Fix each file listed, then run the command again.")
+    error.files = [{"message": p.message, "hint": p.hint} for p in problems]  # type: ignore[attr-defined]
+    return error
 
 
 def entry_problem(entry: os.DirEntry[str]) -> str | None:
@@ -74,8 +99,17 @@ def entry_problem(entry: os.DirEntry[str]) -> str | None:
 
 
 def load_migrations(migrations_dir: Path) -> list[Migration]:
-    """Parse every migration file in version order; the first invalid file stops everything."""
-    return [parse_migration_file(p) for p in list_migration_files(migrations_dir)]
+    """Parse every migration file in version order; every invalid file is reported, all in one error."""
+    files, problems = listed_files(migrations_dir)
+    migrations = []
+    for path in files:
+        try:
+            migrations.append(parse_migration_file(path))
+        except InvalidMigrationFile as err:
+            problems.append(err)
+    if problems:
+        raise invalid_files(sorted(problems, key=lambda p: p.message))
+    return migrations
 
 
 def check_file_name(path: Path) -> re.Match[str]:
@@ -87,7 +121,7 @@ def check_file_name(path: Path) -> re.Match[str]:
             hint="Rename the file, or create migrations with python scripts/generate_migration.py --name NAME.")
     if len(path.stem) > MAX_VERSION_LENGTH:
         raise InvalidMigrationFile(
-            f"{path}: version is {len(path.stem)} characters; at most {MAX_VERSION_LENGTH} fit in schema_migrations.",
+            f"{path}: version is {len(path.stem)} characters; at most {MAX_VERSION_LENGTH} fit in the history table.",
             hint="Shorten the description part of the file name.")
     return match
 
@@ -130,14 +164,36 @@ def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
         raise InvalidMigrationFile(f"{path}:1: no '-- DIRECTION: up' section.",
                                    hint="Add a line '-- DIRECTION: up' before the forward SQL.")
     up_sql, up_line = section_text(lines, *sections["up"])
-    if not has_sql(up_sql):
+    up_noop = noop_reason(up_sql, path, up_line)
+    if up_noop is None and not has_sql(up_sql):
         raise InvalidMigrationFile(f"{path}:{sections['up'][0] + 1}: the up section is empty.",
-                                   hint="Write the forward SQL under '-- DIRECTION: up'.")
+                                   hint="Write the forward SQL under '-- DIRECTION: up', or, for a migration that "
+                                        "is kept but does nothing, a line '-- noop: REASON'.")
     down_sql, down_line = section_text(lines, *sections["down"]) if "down" in sections else (None, 0)
-    if down_sql is not None and not has_sql(down_sql):
+    down_noop = None if down_sql is None else noop_reason(down_sql, path, down_line)
+    if down_sql is not None and down_noop is None and not has_sql(down_sql):
         down_sql = None  # an empty down section means irreversible
     return Migration(version=path.stem, name=name, path=path, up_sql=up_sql, up_line=up_line,
-                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text), **settings)
+                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text), up_noop=up_noop,
+                     down_noop=down_noop, **settings)
+
+
+def noop_reason(section: str, path: Path, first_line: int) -> str | None:
+    """Return the reason of a '-- noop: REASON' section (comments only), None for any other; refuse a noop line
+    without a reason, or beside SQL (the reader could not tell which of the two is meant)."""
+    found = list(NOOP.finditer(section))
+    if not found:
+        return None
+    line = first_line + section.count("\n", 0, found[0].start())
+    if has_sql(section):
+        raise InvalidMigrationFile(f"{path}:{line}: '-- noop:' in a section that holds SQL.",
+                                   hint="A no-op section holds only comments: remove the SQL or the '-- noop:' line.")
+    reasons = [m["reason"].strip() for m in found if m["reason"].strip()]
+    if not reasons:
+        raise InvalidMigrationFile(f"{path}:{line}: '-- noop:' without a reason.",
+                                   hint="Say why the section does nothing, e.g. '-- noop: the data fix was "
+                                        "already applied by hand'.")
+    return "; ".join(reasons)
 
 
 def open_section(direction: str, sections: dict[str, tuple[int, int]], current: str | None,

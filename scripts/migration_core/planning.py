@@ -22,6 +22,8 @@ def compute_plan(migrations: list[Migration], history: list[HistoryRow] | None) 
             latest_success[row.version] = row
         elif row.status == "failed":
             latest_failed[row.version] = row
+        elif row.status == "forgotten":  # apply --forget-failed: the failed attempts before it are acknowledged
+            latest_failed.pop(row.version, None)
     # Application order: when it was applied (an accepted checksum keeps the original time), then row id.
     applied = sorted((r for r in latest_success.values() if r.direction == "up"), key=lambda r: (r.applied_at, r.id))
     applied_versions = {r.version for r in applied}
@@ -138,10 +140,57 @@ def check_rollback_range(plan: Plan, migrations: list[Migration], versions: list
 
 def compute_plan_id(command: str, plan: Plan, steps: list[Step], target: str | None) -> str:
     """Return a short hash of exactly what a run would do now: applied state, steps, target."""
+    return plan_id_of(command, plan.applied, [[s.version, s.direction, s.migration.checksum] for s in steps], target)
+
+
+def plan_id_of(command: str, applied: list[HistoryRow], steps: list[list[str]], target: str | None) -> str:
+    """Return the plan id of a run from the applied rows and its steps as [version, direction, checksum]."""
     state = {
         "command": command,
         "target": target,
-        "applied": [[r.version, r.checksum] for r in plan.applied],
-        "steps": [[s.version, s.direction, s.migration.checksum] for s in steps],
+        "applied": [[r.version, r.checksum] for r in applied],
+        "steps": steps,
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def completed_plan(command: str, plan_id: str, history: list[HistoryRow], current: Plan,
+                   target: str | None) -> list[str] | None:
+    """Return the versions of the plan with this id when it has already run to the end (a retried call), else None.
+
+    The id a preview gave was computed before its run: it is recomputed here for every state the newest history
+    rows can have started from, the run's steps being the newest success rows of this command's direction (not
+    noted rows: baseline and accepted checksums never ran anything). A match counts only if every one of those
+    steps is still in the state the run left it in, with the same checksum, so an old id can only ever say "done,
+    nothing to run": it never selects anything to run.
+    """
+    direction = "up" if command == "apply" else "down"
+    applied_now = {r.version: r.checksum for r in current.applied}
+    tail: list[HistoryRow] = []
+    for cut in range(len(history) - 1, -1, -1):
+        row = history[cut]
+        if row.status != "success" or row.direction != direction or row.error_message \
+                or row.version in {r.version for r in tail}:
+            return None
+        tail.insert(0, row)
+        still = all(applied_now.get(r.version) == r.checksum for r in tail) if direction == "up" \
+            else all(r.version not in applied_now for r in tail)
+        if not still:
+            return None
+        before = compute_plan([], history[:cut]).applied
+        if plan_id_of(command, before, [[r.version, direction, r.checksum] for r in tail], target) == plan_id:
+            return [r.version for r in tail]
+    return None
+
+
+def select_forgettable(plan: Plan, migrations: list[Migration], version: str) -> list[HistoryRow]:
+    """Return the failed attempt of `version` that apply --forget-failed acknowledges (its file must be gone)."""
+    if version in {m.version for m in migrations}:
+        raise UsageError(f"Migration {version} still has a file, so its failed attempt is not forgotten: fix the "
+                         "file and apply it, or delete the file first.", code="not_forgettable",
+                         hint="Only a failed attempt whose file was renamed or deleted can be acknowledged.")
+    failed = [r for r in plan.failed if r.version == version]
+    if not failed:
+        raise UsageError(f"{version!r} has no failed attempt to forget.", code="not_forgettable",
+                         hint="Run plan_migrations.py with the same --migrations-dir to list the failed attempts.")
+    return failed

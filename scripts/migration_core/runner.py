@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import psycopg2
 
-from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RECORD_SUCCESS, RESET_SESSION, START_PROGRESS, UPDATE_PROGRESS,
+from .db import (FINISH_PROGRESS, LOCK_STILL_HELD, RESET_SESSION, START_PROGRESS, SUPERSEDE_SUCCESS, UPDATE_PROGRESS,
                  UPDATE_PROGRESS_UNGUARDED,
-                 Connection, already_recorded, connection_lost, first_line, is_connection_gone, record_failure,
-                 server_failure, take_notices, tool_sql)
+                 Connection, already_recorded, connection_lost, first_line, history_index_name, is_connection_gone,
+                 record_failure, server_failure, take_notices, tool_sql)
 from .errors import ConfigError, Refused
 from .index_builds import check_index_build, concurrent_index_table, invalid_indexes_on
 from .lock import RunnerLock
@@ -24,11 +24,23 @@ from .model import RunSettings, Step, StepDone, StepFailed
 from .statements import Statement
 
 UNIQUE_VIOLATION = "23505"
-HISTORY_INDEX = "idx_schema_migrations_version_dir"  # the partial unique index that refuses a double record
 TOOL_STATEMENT_MS = 60_000
 SET_TIMEOUTS = "SET lock_timeout = {lock}; SET statement_timeout = {statement}"
 RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
 Stop = Callable[[], bool]
+# The success row and the COMMIT in one round trip. The row is written only while the run holds its lock; with no
+# row written the cast fails (at run time: it depends on the count), so the COMMIT after it never runs and the
+# migration is rolled back, as when the row was checked apart.
+LOCK_LOST_MARK = "runner lock not held"
+INVALID_TEXT = "22P02"
+RECORD_SUCCESS_AND_COMMIT = SUPERSEDE_SUCCESS + """
+WITH written AS (
+  INSERT INTO {history} (version, name, checksum, direction, status)
+  SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'success' WHERE """ + LOCK_STILL_HELD + """ RETURNING id)
+SELECT CASE WHEN pg_catalog.count(*) = 1 THEN 0
+            ELSE (pg_catalog.count(*)::text || ' rows: """ + LOCK_LOST_MARK + """')::integer END FROM written;
+COMMIT;
+"""
 
 
 def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement], lock: RunnerLock,
@@ -39,7 +51,7 @@ def run_step(conn: Connection, step: Step, settings: RunSettings, statements: li
     """
     started = time.perf_counter()
     take_notices(conn)
-    if step.migration.transactional:
+    if step.migration.transactional or not statements:  # a '-- noop:' section: its success row, in a transaction
         failure = with_lock_retries(conn, settings, statements, stop,
                                     lambda: run_in_transaction(conn, step, settings, lock))
         if failure:
@@ -59,22 +71,42 @@ def history_row(step: Step) -> dict[str, str]:
 
 
 def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock: RunnerLock) -> StepFailed | None:
-    """Run the section, reset the session, and write the success row, all in one transaction."""
+    """Run the section, reset the session, and write the success row, all in one transaction.
+
+    Two round trips: BEGIN, the timeouts and the SQL; then the reset, the row and COMMIT (psycopg2's own BEGIN and
+    COMMIT would add two more per migration). The connection is in autocommit mode only for them.
+    """
     sql_text, first_line_no = step.migration.section(step.direction)
     lock_ms, statement_ms = settings.for_migration(step.migration)
     # The timeouts travel in the migration's own round trip; they occupy the one line before the section.
-    sent = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {int(statement_ms)};\n" + sql_text
+    sent = (f"BEGIN; SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {int(statement_ms)};\n"
+            + sql_text)
     # Deferred constraints are checked here, as part of the migration, not at COMMIT after the tool's own row.
     sent += "\n;SET CONSTRAINTS ALL IMMEDIATE;"
+    conn.autocommit = True
+    try:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sent)  # no parameters: a % in the migration stays a %
+        except psycopg2.Error as err:
+            failure = describe_failure(conn, err, step, sent, first_line_no - 1)
+            abort(conn)
+            return failure
+        record_success(conn, step, lock, lock_ms)
+        return None
+    finally:
+        if not conn.closed:
+            conn.autocommit = False
+
+
+def abort(conn: Connection) -> None:
+    """Roll back the transaction the migration's own BEGIN opened (psycopg2's rollback does nothing in autocommit)."""
     try:
         with conn.cursor() as cur:
-            cur.execute(sent)  # no parameters: a % in the migration stays a %
-    except psycopg2.Error as err:
-        failure = describe_failure(conn, err, step, sent, first_line_no - 1)
-        conn.rollback()
-        return failure
-    record_success(conn, step, lock, lock_ms)
-    return None
+            cur.execute("ROLLBACK")
+    except psycopg2.Error:
+        if not conn.closed and conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            raise
 
 
 def record_success(conn: Connection, step: Step, lock: RunnerLock, lock_ms: int) -> None:
@@ -82,23 +114,17 @@ def record_success(conn: Connection, step: Step, lock: RunnerLock, lock_ms: int)
     # RESET ALL also undid the migration's SET LOCAL timeouts: the tool's row gets its own, never none.
     timeouts = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {TOOL_STATEMENT_MS};"
     try:
-        with conn.cursor() as cur:  # one round trip: the reset, the guarded row
-            cur.execute(tool_sql(RESET_SESSION + timeouts + RECORD_SUCCESS), history_row(step) | lock.guard())
-            written = cur.fetchone() is not None
-        if not written:
-            raise lock_lost(step)
-        conn.commit()
+        with conn.cursor() as cur:  # one round trip: the reset, the guarded row, the commit
+            cur.execute(tool_sql(RESET_SESSION + timeouts + RECORD_SUCCESS_AND_COMMIT), history_row(step) | lock.guard())
     except psycopg2.Error as err:
-        if not conn.closed:
-            conn.rollback()
-        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == HISTORY_INDEX:
-            raise already_recorded(step) from None
         if is_connection_gone(conn, err):
             raise connection_lost(step) from None
+        abort(conn)
+        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == history_index_name():
+            raise already_recorded(step) from None
+        if err.pgcode == INVALID_TEXT and LOCK_LOST_MARK in (err.diag.message_primary or ""):
+            raise lock_lost(step) from None
         raise server_failure(conn, err, f"recording {step.version} (its changes were rolled back)") from None
-    except Refused:
-        conn.rollback()
-        raise
 
 
 def lock_held(conn: Connection, lock: RunnerLock) -> bool:
@@ -186,7 +212,7 @@ def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock,
             cur.execute(tool_sql(FINISH_PROGRESS), {**history_row(step), "id": row_id} | lock.guard())
             written = cur.fetchone() is not None
     except psycopg2.Error as err:
-        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == HISTORY_INDEX:
+        if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == history_index_name():
             raise already_recorded(step) from None
         raise
     if not written:

@@ -4,6 +4,7 @@ Two connections: the runner lock lives on one that never runs user SQL; the migr
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import Any
 from . import config, db, lock, parsing, planning, schema_check
 from .commands import (DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS, assess_run_risks, interruptible,
                        invocation)
-from .errors import Interrupted, MigrationError, Refused
-from .model import Migration, Plan, RunOptions, RunResult, RunSettings, Step, StepDone, StepFailed
+from .errors import Interrupted, MigrationError, Refused, UsageError
+from .fleet import stop as fleet_stop
+from .model import Migration, Plan, RunOptions, RunResult, RunSettings, Step, StepDone, StepEvent, StepFailed
 from .output import RUN_KEYS, command_line
 from .statements import Statement, check_transaction_mode
 
-Progress = Callable[[str], None]
+Progress = Callable[[Any], None]  # a note (str) or a StepEvent
 Choose = Callable[[Plan, list[Migration]], list[Step]]
 
 
@@ -46,8 +48,10 @@ def rollback(migrations_dir: Path, to: str | None = None, options: RunOptions = 
 def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | None, options: RunOptions,
               progress: Progress) -> RunResult:
     """Shared body of apply and rollback: a preview, or the real run under the runner lock."""
-    migrations = parsing.load_migrations(migrations_dir)
     words = invocation(migrations_dir, "--target" if command == "apply" else "--to", target, options)
+    if options.require_plan_id and not options.dry_run and options.plan_id is None:
+        raise plan_id_required(command, words)
+    migrations = parsing.load_migrations(migrations_dir)
     url = config.read_db_url()
     conn = db.connect(url, read_only=options.dry_run)
     with closing(conn):
@@ -56,7 +60,8 @@ def run_steps(command: str, migrations_dir: Path, choose: Choose, target: str | 
                                                                words))
         lock_conn = db.connect(url, role="-lock")
         with closing(lock_conn), db.server_errors(lock_conn, "taking the runner lock"), \
-                lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn)) as held:
+                lock.runner_lock(lock_conn, options.lock_timeout_s, db.own_application_name(conn),
+                                 waiting=progress) as held:
             return run_locked(conn, held, command, migrations, choose, target, options, progress, words)
 
 
@@ -67,9 +72,15 @@ def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
 
     words: the invocation (commands.invocation), repeated by the commands that results and hints suggest.
     """
+    started = time.monotonic()
     current, check, drift_allowed = read_state(conn, migrations, options)
     steps = choose(current, migrations)
     computed_id = planning.compute_plan_id(command, current, steps, target)
+    if options.plan_id is not None and options.plan_id != computed_id:
+        retried = completed_plan(conn, command, options.plan_id, current, target, options)
+        if retried:  # a retried call: the confirmed plan ran to the end already; nothing runs
+            return RunResult(command, [], [], None, False, options.plan_id, invocation=words,  # type: ignore[arg-type]
+                             now_at=(current.applied_versions or [None])[-1], retried=retried)
     check_plan_id(command, options.plan_id, computed_id, command_line(command, (*words, "--dry-run")))
     parsed = parse_steps(steps, conn.server_version)  # every step checked before the first one runs
     # A real apply needs only the up findings it is gated on; rollback shows the down ones.
@@ -100,8 +111,10 @@ def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
                     conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
                     unreviewed=check.status in ("stale", "skipped"))
         record_interruptibly(conn, record, partial())
+    after = schema_check.applied_after(command, current.applied_versions, [d.version for d in done])
     return RunResult(command, steps, done, failed, False, computed_id, risks,  # type: ignore[arg-type]
-                     invocation=words)
+                     invocation=words, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                     now_at=after[-1] if after else None)
 
 
 SESSION_STATE = {"VariableSetStmt", "ListenStmt", "PrepareStmt"}  # outlive their statement in the session
@@ -205,13 +218,14 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step],
     key = RUN_KEYS[command]
 
     def run_all() -> StepFailed | None:
-        for step, statements in zip(steps, parsed):
-            if signals:
+        for index, (step, statements) in enumerate(zip(steps, parsed), 1):
+            if signals or fleet_stop.requested():  # a fleet rollout stops its targets between migrations
                 return None
-            progress(f"{'applying' if step.direction == 'up' else 'rolling back'} {step.version} ...")
+            progress(StepEvent(step, index, len(steps)))
             outcome = runner.run_step(conn, step, settings, statements, held, stop=lambda: bool(signals))
             for notice in outcome.notices:
                 progress(f"  {step.version}: {notice}")
+            progress(StepEvent(step, index, len(steps), outcome))
             if isinstance(outcome, StepFailed):
                 return outcome  # a cancelled statement fails too; the signal, if any, is the real cause
             done.append(outcome)
@@ -242,6 +256,25 @@ def interrupted(signum: int, failed: StepFailed | None, details: dict[str, Any])
                        hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
                        details={**details,
                                 "failed": None if failed is None else {**vars(failed), "error": failed.describe()}})
+
+
+def plan_id_required(command: str, words: tuple[str, ...] = ()) -> UsageError:
+    """The refusal of a real run without --plan-id under --require-plan-id (or MIGRATIONS_REQUIRE_PLAN_ID=1)."""
+    return UsageError(f"{command} requires --plan-id here (--require-plan-id or MIGRATIONS_REQUIRE_PLAN_ID=1); "
+                      "nothing was executed.", code="plan_id_required",
+                      hint=f"Preview with {command_line(command, (*words, '--dry-run'))}, show the person the SQL "
+                           "and findings, then run the command it prints once they confirm.")
+
+
+def completed_plan(conn: db.Connection, command: str, plan_id: str, current: Plan, target: str | None,
+                   options: RunOptions) -> list[str] | None:
+    """Return the versions of the plan with this id if it already ran to the end (planning.completed_plan)."""
+    with db.server_errors(conn, "reading the history"):
+        db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
+                              READ_STATEMENT_TIMEOUT_MS)
+        history = db.load_history(conn) or []
+        conn.commit()
+    return planning.completed_plan(command, plan_id, history, current, target)
 
 
 def check_plan_id(command: str, expected: str | None, actual: str, preview: str = "") -> None:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import config
 from .db import describe_exclusive_holders
 from .errors import Refused
 from .model import Plan
-from .schema_diff import SchemaChange, diff_snapshots
-from .snapshot import take_snapshot
+from .snapshot import catalog_fingerprint, take_snapshot
 from .output import command_line
-from .snapshot_store import UNREVIEWED, load_last_record, record_current_snapshot
+from .snapshot_store import UNREVIEWED, load_last_summary, load_snapshot, record_current_snapshot
+
+if TYPE_CHECKING:  # the diff loads only when the catalog changed since the last snapshot
+    from .schema_diff import SchemaChange
 
 SHOWN_CHANGES = 10
 BLOCKED = ("55P03", "57014")  # lock_timeout, statement_timeout: a catalog read waited behind a lock
@@ -28,6 +30,8 @@ def suggest(script: str, *words: str) -> str:
     """Return a runnable command for a hint: the history schema is named whenever it is not the default."""
     schema = config.history_schema()
     named = ("--history-schema", schema) if schema != config.DEFAULT_HISTORY_SCHEMA else ()
+    if config.history_table() != config.DEFAULT_HISTORY_TABLE:
+        named += ("--history-table", config.history_table())
     return command_line(script, (*named, *words))
 
 
@@ -61,11 +65,11 @@ def check_schema(conn: Any, current: Plan) -> SchemaCheck:
 
 
 def compare_with_last_snapshot(conn: Any, current: Plan) -> SchemaCheck:
-    record = load_last_record(conn)
+    record = load_last_summary(conn)
     if record is None:
         return SchemaCheck("no_snapshot", [], None)
-    changes = diff_snapshots(record.snapshot, take_snapshot(conn))
-    if list(record.applied_versions) != current.applied_versions or record.snapshot.get(UNREVIEWED):
+    changes, unreviewed = live_changes(conn, record.id, record.fingerprint)
+    if list(record.applied_versions) != current.applied_versions or unreviewed:
         return SchemaCheck("stale", changes, record.taken_at,
                            "the last snapshot does not match the applied migrations (a run stopped before recording "
                            "one, or started from such a snapshot), so changes made outside the migrations cannot be "
@@ -80,6 +84,19 @@ def compare_with_last_snapshot(conn: Any, current: Plan) -> SchemaCheck:
                            "stay applied), so changes made outside the migrations cannot be told apart; run it to "
                            f"the end (apply), or review the differences listed, then run {suggest('apply', '--record-schema')}")
     return SchemaCheck("drift" if changes else "clean", changes, record.taken_at)
+
+
+def live_changes(conn: Any, snapshot_id: int, fingerprint: str | None) -> tuple[list[SchemaChange], bool]:
+    """Return the differences between a recorded snapshot and the live schema, and whether it was unreviewed.
+
+    When the catalog fingerprint recorded with it is still the live one, no catalog row the snapshot reads has
+    changed, so neither has the snapshot: no difference, without taking one (only reviewed rows have one).
+    """
+    if fingerprint is not None and catalog_fingerprint(conn) == fingerprint:
+        return [], False
+    from .schema_diff import diff_snapshots
+    recorded = load_snapshot(conn, snapshot_id)
+    return diff_snapshots(recorded, take_snapshot(conn)), bool(recorded.get(UNREVIEWED))
 
 
 def refuse_schema_drift(check: SchemaCheck) -> None:

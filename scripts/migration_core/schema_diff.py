@@ -35,6 +35,8 @@ class SchemaChange:
     name: str               # display name: the schema is left out for objects in public
     detail: str = ""        # what changed, or a summary of what was added
     parent: str = ""        # the object a member belongs to, e.g. "table users" for a column
+    before: str = ""        # a value too long for the one line (a view's definition): in full, shown wrapped
+    after: str = ""
 
     def describe(self) -> str:
         """Return one readable line, e.g. `table users: column status added (text, nullable)`."""
@@ -45,8 +47,9 @@ class SchemaChange:
         return f"{head} {self.kind}" + (f" ({self.detail})" if self.detail else "")
 
     def to_dict(self) -> dict[str, str]:
-        """Return the change for JSON output, its description included."""
-        return asdict(self) | {"description": self.describe()}
+        """Return the change for JSON output, its description included (before/after only when set)."""
+        fields = {key: value for key, value in asdict(self).items() if key not in ("before", "after") or value}
+        return fields | {"description": self.describe()}
 
 
 def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[SchemaChange]:
@@ -90,7 +93,8 @@ def diff_properties(object_type: str, name: str, old: dict[str, Any], new: dict[
         elif prop == "labels":
             changes += diff_labels(f"{object_type} {name}", before or [], after or [])
         else:
-            changes.append(SchemaChange("changed", object_type, name, describe_change(prop, before, after), parent))
+            changes.append(SchemaChange("changed", object_type, name, describe_change(prop, before, after), parent,
+                                        *long_values(prop, before, after)))
     return changes
 
 
@@ -112,7 +116,7 @@ def diff_members(parent: str, member_type: str, old: dict[str, Any], new: dict[s
             changes += diff_properties(member_type, key, before, after, parent)
         elif before != after:
             changes.append(SchemaChange("changed", member_type, key, describe_change("definition", before, after),
-                                        parent))
+                                        parent, *long_values("definition", before, after)))
     return changes
 
 
@@ -155,6 +159,14 @@ def describe_change(prop: str, before: Any, after: Any) -> str:
     if prop in OPAQUE or len(old_text) + len(new_text) > MAX_SHOWN:
         return f"{label} changed"
     return f"{label} changed ({old_text} {ARROW} {new_text})"
+
+
+def long_values(prop: str, before: Any, after: Any) -> tuple[str, str]:
+    """Return both values in full when describe_change left them out for their length; else ("", "")."""
+    old_text, new_text = show(before), show(after)
+    if prop in OPAQUE or len(old_text) + len(new_text) <= MAX_SHOWN:
+        return "", ""
+    return old_text, new_text
 
 
 def summarise(object_type: str, value: Any) -> str:

@@ -142,6 +142,42 @@ QUERIES: dict[str, tuple[str, tuple[Any, ...]]] = {
     "triggers": (SELECT_TRIGGERS, ()), "types": (SELECT_TYPES, ()),
 }
 
+# ---- the catalog fingerprint: has anything the snapshot reads changed since the last one was recorded? ----------
+# Every catalog the queries above read, directly or through the pg_get_*def / format_type / reg* renderers. Any DDL
+# writes a new version of the rows it changes (a new xmin) or deletes rows; VACUUM and ANALYZE only update
+# statistics in place (same xmin). So the same count and sums of the rows' xmins means the same catalog rows, and
+# the same snapshot: plan and the run's check then skip the ten queries, the load and the diff (one query instead).
+# xmin is read through age(), relative to age('3'), which makes it independent of the current transaction
+# (modulo 2^32, as xids are); the bootstrap rows' (age() is INT_MAX for them) are left out: they never change.
+FINGERPRINT_CATALOGS = ("pg_namespace", "pg_class", "pg_attribute", "pg_attrdef", "pg_constraint", "pg_index",
+                        "pg_inherits", "pg_rewrite", "pg_trigger", "pg_sequence", "pg_proc", "pg_type", "pg_enum",
+                        "pg_range", "pg_depend", "pg_extension", "pg_collation", "pg_language", "pg_operator",
+                        "pg_opclass", "pg_am", "pg_ts_config")
+SELECT_FINGERPRINT = f"""
+SELECT current_setting('server_version_num'), count(*), sum(x), sum(hashint8(x))
+FROM (SELECT (age(xmin)::bigint - age('3'::xid)) & 4294967295 AS x
+      FROM ({' UNION ALL '.join(f'SELECT xmin FROM pg_catalog.{name}' for name in FINGERPRINT_CATALOGS)}) rows
+      WHERE age(xmin) < 2147483647) normal
+"""
+
+
+def catalog_fingerprint(conn: Any) -> str:
+    """Return a short text that changes whenever any catalog row the snapshot reads changes (one query).
+
+    It names the server version and this module's queries too: an upgrade of either renders differently.
+    """
+    with conn.cursor() as cur:
+        cur.execute(SELECT_FINGERPRINT)
+        version, count, total, hashed = cur.fetchone()
+    return f"{version}:{queries_code()}:{count}:{total}:{hashed}"
+
+
+def queries_code() -> str:
+    """Return a short hash of the snapshot's queries, so a tool that reads the catalogs differently never reuses a
+    fingerprint recorded by another."""
+    text = NORMALISE_SESSION + "".join(sql for sql, _ in QUERIES.values()) + str(SNAPSHOT_FORMAT)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
 TABLE_KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 FUNCTION_KINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window function"}
 VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
@@ -156,6 +192,9 @@ def take_snapshot(conn: Any) -> Snapshot:
     with normalised_scope(conn) as cur:
         rows = {}
         for name, (sql, params) in QUERIES.items():
+            if params == (TOOL_TABLES,):  # the tool's tables by the names in use (--history-table)
+                from .config import history_table, snapshot_table
+                params = ([history_table(), snapshot_table()],)
             cur.execute(sql, params or None)
             rows[name] = cur.fetchall()
     return build_snapshot(rows)

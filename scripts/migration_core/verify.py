@@ -265,7 +265,8 @@ def to_human(result: VerifyResult) -> str:
             lines.append("      after up + down, the schema differs from before the up:"
                          if check.status == "down_leaves_difference"
                          else "      the second up gives a schema that differs from the first:")
-            lines += [f"        {change.describe()}" for change in check.differences]
+            from .output import change_lines  # before and after in full, wrapped, for long definitions
+            lines += [line for change in check.differences for line in change_lines(change, "        ")]
         if check.error:
             lines.append(f"      {check.error}")
     problems = len(result.problems)

@@ -51,6 +51,9 @@ def test_a_plan_waiting_behind_a_lock_is_not_taken_for_a_killed_runners_orphan(d
     holder = psycopg2.connect(db_url)
     env = {k: v for k, v in os.environ.items() if k != "DB_URL"} | {"DB_URL": db_url}
     plan = None
+    # A committed GRANT changes the catalog fingerprint without changing the schema, so plan must take the full
+    # snapshot, and waits behind the table lock.
+    query(db_url, "GRANT SELECT ON t TO PUBLIC")
     try:
         with holder.cursor() as cur:
             cur.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
@@ -62,6 +65,7 @@ def test_a_plan_waiting_behind_a_lock_is_not_taken_for_a_killed_runners_orphan(d
                 db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'migration-assistant-read' "
                         "AND state = 'active' AND wait_event_type = 'Lock'"):
             time.sleep(0.05)
+        assert time.monotonic() < deadline, "plan never waited behind the table lock"
 
         # The plan is active and waiting; an apply of a migration that does not touch t goes ahead.
         started = time.monotonic()

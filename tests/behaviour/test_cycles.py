@@ -80,7 +80,7 @@ def test_reapplying_a_rolled_back_migration_supersedes_its_older_up_row(db_url, 
 
     result = run_script("apply", "--migrations-dir", str(directory), db_url=db_url)
     assert result.returncode == 0, result.stderr
-    assert A in result.stdout and "1 migration(s) applied" in result.stdout
+    assert A in result.stdout and "Applied 1 migration in " in result.stdout
     assert tables(db_url) == {"schema_migrations", "a"}
     assert history(db_url) == [(A, "up", "superseded"), (A, "down", "success"), (A, "up", "success")]
     assert applied_versions(run_script, directory, db_url) == [A]

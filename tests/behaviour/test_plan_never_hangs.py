@@ -37,7 +37,11 @@ def applied_dir(db_url: str, migrations_dir, run_script) -> Path:
 
 @pytest.fixture
 def table_locker(db_url: str) -> Iterator[int]:
-    """Yield the pid of a session holding ACCESS EXCLUSIVE on t in an open transaction."""
+    """Yield the pid of a session holding ACCESS EXCLUSIVE on t in an open transaction.
+
+    A committed GRANT first changes the catalog fingerprint (not the schema): the live-schema check must then take
+    the full snapshot, which meets the lock."""
+    query(db_url, "GRANT SELECT ON t TO PUBLIC")
     conn = psycopg2.connect(db_url)
     try:
         with conn.cursor() as cur:

@@ -85,7 +85,7 @@ def test_rollback_to_a_version_in_human_output_lists_each_migration(db_url, migr
     result = run_script("rollback", "--migrations-dir", str(directory), "--to", A, db_url=db_url)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "rolled back" in line and "ms)" in line]
-    assert [line.split()[2] for line in lines] == [D, C, B]
+    assert [line.split()[-3] for line in lines] == [D, C, B]
     assert tables(db_url) == {"schema_migrations", "a"}
 
 

@@ -282,7 +282,7 @@ def test_a_short_password_leaves_json_keys_and_words_intact(db_url, role_with_pa
 
     assert as_json.returncode == 0 and human.returncode == 0, (as_json.stdout, human.stderr)
     assert json.loads(as_json.stdout)["applied"] == [A]
-    assert f"applied     {B}" in human.stdout and "1 migration(s) applied." in human.stdout
+    assert f"applied     {B}" in human.stdout and "Applied 1 migration in " in human.stdout
     assert applied_versions(db_url) == (A, B)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..model import SMALL_TABLE_ROWS, Direction, Migration
-from ..statements import parse_raw
+from ..statements import LineCounter, parse_raw
 from .checks import Hit, dropped_tables
 from .live import WORK_NOUNS, TableStats, duration, is_small
 from .nodes import Node, RunTables, SectionState, Severity, Statement, TableRef, node_type, remember
@@ -174,12 +174,13 @@ def judge_live(finding: Finding, rule: Rule, stats: TableStats, small_table_rows
 def parse_section(sql: str, first_line: int, path: Path) -> list[Statement]:
     """Parse a section with pglast; a syntax error names the file and line (exit 2)."""
     statements = []
+    lines = LineCounter(sql, first_line)  # one pass over the text for the whole section: linear in its size
     for item in parse_raw(sql, first_line, path):  # shared with the runner's statement split: one parse per run
         location = item.stmt_location or 0
         start = LEADING.match(sql, location).end()  # type: ignore[union-attr]
         end = location + item.stmt_len if item.stmt_len else len(sql.rstrip())
         body = body_location(item.stmt, location) if node_type(item.stmt) == "DoStmt" else location
-        statements.append(Statement(item.stmt, first_line + sql.count("\n", 0, start),
-                                    first_line + sql.count("\n", 0, end), sql[location:end],
-                                    first_line + sql.count("\n", 0, body)))
+        body_line = lines.line_at(body)
+        statements.append(Statement(item.stmt, lines.line_at(start), lines.line_at(end), sql[location:end],
+                                    body_line))
     return statements

@@ -1,0 +1,4 @@
+CREATE TABLE posts (
+    id bigserial PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES users (id)
+);

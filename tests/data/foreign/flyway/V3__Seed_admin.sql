@@ -1,0 +1,1 @@
+INSERT INTO users (email, name) VALUES ('admin@example.com', 'admin');
