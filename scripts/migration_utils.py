@@ -281,4 +281,7 @@ def fleet(command: str, args: argparse.Namespace) -> Any:
     live = sys.stderr if not args.json and sys.stderr.isatty() else None  # the progress line: for a person only
     if command == "plan":
         return fleet_plan.fleet_plan(args, sys.argv[1:], live)
+    if not args.dry_run and args.plan_id is None and plan_id_required(args):  # one confirmed fleet id, too
+        from migration_core import running
+        raise running.plan_id_required(command, tuple(sys.argv[1:]))
     return rollout.fleet_run(command, args, sys.argv[1:], live)

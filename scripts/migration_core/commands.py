@@ -268,7 +268,9 @@ def forget_failed(migrations_dir: Path, version: str, lock_timeout_s: float, dry
         history = db.load_history(conn) or []
         latest = planning.select_forgettable(planning.compute_plan(migrations, history), migrations, version)[-1]
         since = max([r.id for r in history if r.version == version and r.status != "failed"], default=0)
-        ids = [r.id for r in history if r.version == version and r.status == "failed" and r.id > since]
+        attempts = [r for r in history if r.version == version and r.status == "failed" and r.id > since]
+        planning.refuse_forgetting_partial(version, attempts, schema_check.PARTIAL)
+        ids = [r.id for r in attempts]
         if not dry_run:
             conn.commit()  # the reads' transaction (and its timeouts) ends before the write
             db.record_forgotten(conn, {"version": version, "name": latest.name, "checksum": latest.checksum,

@@ -61,9 +61,6 @@ LOCK_STILL_HELD = """
 EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND pid = %(lock_pid)s
         AND classid = %(lock_classid)s AND objid = %(lock_objid)s AND objsubid = 1)
 """
-RECORD_SUCCESS = SUPERSEDE_SUCCESS + """
-INSERT INTO {history} (version, name, checksum, direction, status)
-SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'success' WHERE """ + LOCK_STILL_HELD + " RETURNING id"
 # Baseline rows get distinct, ordered times (one microsecond apart), and an accepted checksum keeps the time of the
 # row it replaces, so the application order never changes.
 RECORD_NOTED_SUCCESS = """

@@ -41,6 +41,14 @@ class Interrupted(MigrationError):
     code = "interrupted"
 
 
+class Stopped(MigrationError):
+    """A fleet rollout asked this run to stop between migrations (its stop file appeared): the ones done stay
+    applied, the rest were not started."""
+
+    exit_code = 1
+    code = "stopped"
+
+
 class ServerError(MigrationError):
     """One of the tool's own statements failed on the server (a timeout, a read-only server, a missing privilege)."""
 

@@ -4,6 +4,7 @@ Imports: stdlib, model, errors. No database access, no output.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 
@@ -143,44 +144,124 @@ def compute_plan_id(command: str, plan: Plan, steps: list[Step], target: str | N
     return plan_id_of(command, plan.applied, [[s.version, s.direction, s.migration.checksum] for s in steps], target)
 
 
+# The plan id hashes json.dumps({"applied", "command", "steps", "target"}, sort_keys=True), written out here in
+# pieces so that completed_plan can hash a long applied list once and reuse it for every state it tries.
+APPLIED_OPEN = b'{"applied": ['
+# A retried plan of more steps than this is not recognised: its id then reads plan_changed (a refusal, never a run).
+# It bounds the walk back through the history, so a long history costs one pass, not one per row.
+RETRIED_PLAN_MAX_STEPS = 1000
+
+
 def plan_id_of(command: str, applied: list[HistoryRow], steps: list[list[str]], target: str | None) -> str:
     """Return the plan id of a run from the applied rows and its steps as [version, direction, checksum]."""
-    state = {
-        "command": command,
-        "target": target,
-        "applied": [[r.version, r.checksum] for r in applied],
-        "steps": steps,
-    }
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(APPLIED_OPEN + ", ".join(applied_entry(r) for r in applied).encode())
+    return finish_plan_id(digest, command, [json.dumps(s) for s in steps], target)
+
+
+def applied_entry(row: HistoryRow) -> str:
+    """Return the JSON of one applied row as the plan id hashes it."""
+    return json.dumps([row.version, row.checksum])
+
+
+def finish_plan_id(applied_digest: hashlib._Hash, command: str, step_entries: list[str], target: str | None) -> str:
+    """Return the plan id from a digest fed with the applied list so far (left unchanged) and the JSON steps."""
+    digest = applied_digest.copy()
+    digest.update(f'], "command": {json.dumps(command)}, "steps": [{", ".join(step_entries)}], '
+                  f'"target": {json.dumps(target)}}}'.encode())
+    return digest.hexdigest()[:12]
 
 
 def completed_plan(command: str, plan_id: str, history: list[HistoryRow], current: Plan,
-                   target: str | None) -> list[str] | None:
+                   target: str | None, max_steps: int = RETRIED_PLAN_MAX_STEPS) -> list[str] | None:
     """Return the versions of the plan with this id when it has already run to the end (a retried call), else None.
 
     The id a preview gave was computed before its run: it is recomputed here for every state the newest history
     rows can have started from, the run's steps being the newest success rows of this command's direction (not
     noted rows: baseline and accepted checksums never ran anything). A match counts only if every one of those
     steps is still in the state the run left it in, with the same checksum, so an old id can only ever say "done,
-    nothing to run": it never selects anything to run.
+    nothing to run": it never selects anything to run. The walk undoes one row per step from the newest and stops
+    after max_steps rows: a longer plan is not recognised (its id is refused as changed, nothing runs).
     """
     direction = "up" if command == "apply" else "down"
     applied_now = {r.version: r.checksum for r in current.applied}
-    tail: list[HistoryRow] = []
-    for cut in range(len(history) - 1, -1, -1):
+    first = max(len(history) - max_steps, 0)
+    state = AppliedBefore(history, first)
+    versions: list[str] = []  # the steps so far, newest first
+    seen: set[str] = set()
+    steps: list[str] = []  # and their JSON
+    for cut in range(len(history) - 1, first - 1, -1):
         row = history[cut]
         if row.status != "success" or row.direction != direction or row.error_message \
-                or row.version in {r.version for r in tail}:
+                or row.version in seen:
             return None
-        tail.insert(0, row)
-        still = all(applied_now.get(r.version) == r.checksum for r in tail) if direction == "up" \
-            else all(r.version not in applied_now for r in tail)
+        still = applied_now.get(row.version) == row.checksum if direction == "up" else row.version not in applied_now
         if not still:
             return None
-        before = compute_plan([], history[:cut]).applied
-        if plan_id_of(command, before, [[r.version, direction, r.checksum] for r in tail], target) == plan_id:
-            return [r.version for r in tail]
+        versions.append(row.version)
+        seen.add(row.version)
+        steps.append(json.dumps([row.version, direction, row.checksum]))
+        state.undo(cut)
+        if finish_plan_id(state.digest(), command, steps[::-1], target) == plan_id:
+            return versions[::-1]
     return None
+
+
+class AppliedBefore:
+    """The applied list of the history cut before a row (compute_plan(...).applied), undone one newest row at a time.
+
+    It keeps the plan-id digest of every prefix of that list, so undoing a row rehashes only what follows it in
+    application order (normally nothing: the newest rows are applied last).
+    """
+
+    def __init__(self, history: list[HistoryRow], first: int) -> None:
+        self.history = history
+        latest: dict[str, HistoryRow] = {}
+        self.previous: dict[int, HistoryRow | None] = {}  # for each row from `first`: its version's success before
+        for index, row in enumerate(history):
+            if row.status != "success":
+                continue
+            if index >= first:
+                self.previous[index] = latest.get(row.version)
+            latest[row.version] = row
+        rows = sorted((r for r in latest.values() if r.direction == "up"), key=application_order)
+        self.keys = [application_order(r) for r in rows]
+        self.entries = [applied_entry(r) for r in rows]
+        self.digests = [hashlib.sha256(APPLIED_OPEN)]  # digests[i]: fed with the first i entries
+
+    def undo(self, index: int) -> None:
+        """Drop history[index], the newest success row of its version, so its previous success row counts again."""
+        row, previous = self.history[index], self.previous[index]
+        if row.direction == "up":
+            self.remove(application_order(row))
+        if previous is not None and previous.direction == "up":
+            self.insert(application_order(previous), applied_entry(previous))
+
+    def remove(self, key: tuple) -> None:
+        """Take the row with this application order out of the list; the digests after it go stale."""
+        position = bisect.bisect_left(self.keys, key)
+        del self.keys[position], self.entries[position]
+        del self.digests[position + 1:]
+
+    def insert(self, key: tuple, entry: str) -> None:
+        """Put a row back in its place in application order; the digests after it go stale."""
+        position = bisect.bisect_left(self.keys, key)
+        self.keys.insert(position, key)
+        self.entries.insert(position, entry)
+        del self.digests[position + 1:]
+
+    def digest(self) -> hashlib._Hash:
+        """Return the digest fed with the whole applied list (not to be changed: finish_plan_id copies it)."""
+        while len(self.digests) <= len(self.entries):
+            done = len(self.digests) - 1
+            digest = self.digests[-1].copy()
+            digest.update(((", " if done else "") + self.entries[done]).encode())
+            self.digests.append(digest)
+        return self.digests[-1]
+
+
+def application_order(row: HistoryRow) -> tuple:
+    """Return the sort key of compute_plan's applied list: when it was applied, then row id."""
+    return (row.applied_at, row.id)
 
 
 def select_forgettable(plan: Plan, migrations: list[Migration], version: str) -> list[HistoryRow]:
@@ -194,3 +275,25 @@ def select_forgettable(plan: Plan, migrations: list[Migration], version: str) ->
         raise UsageError(f"{version!r} has no failed attempt to forget.", code="not_forgettable",
                          hint="Run plan_migrations.py with the same --migrations-dir to list the failed attempts.")
     return failed
+
+
+def refuse_forgetting_partial(version: str, attempts: list[HistoryRow], partial: str) -> None:
+    """Refuse to forget failed attempts when one stopped part way: its row is the only trace of what committed.
+
+    partial: the words such a row holds (schema_check.PARTIAL). A row ending "(0 of N statements completed, not
+    rolled back)" is a first statement that failed, so nothing committed (StepFailed.describe); an interrupted
+    run's "0 of N" row says the first statement may have completed, so it counts as part way.
+    """
+    for row in attempts:
+        note = row.error_message or ""
+        nothing_done = note.endswith(" statements completed, not rolled back)") \
+            and note.rpartition("(")[2].startswith("0 of ")
+        if partial in note and not nothing_done:
+            finish = ("run it again with apply if its statements are safe to re-run, or complete it by hand and "
+                      f"record it with apply_migrations.py --baseline {version}") if row.direction == "up" else \
+                "run rollback again if its statements are safe to re-run, or complete it by hand"
+            raise UsageError(f"The failed attempt {row.id} of {version} stopped part way: what it committed "
+                             "stays applied and its history row is the only record of it, so it is not forgotten.",
+                             code="not_forgettable",
+                             hint=f"Restore the file (e.g. git checkout) and finish what it started: {finish}; "
+                                  "plan shows how many statements completed.")

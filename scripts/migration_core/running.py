@@ -13,7 +13,7 @@ from typing import Any
 from . import config, db, lock, parsing, planning, schema_check
 from .commands import (DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS, assess_run_risks, interruptible,
                        invocation)
-from .errors import Interrupted, MigrationError, Refused, UsageError
+from .errors import Interrupted, MigrationError, Refused, Stopped, UsageError
 from .fleet import stop as fleet_stop
 from .model import Migration, Plan, RunOptions, RunResult, RunSettings, Step, StepDone, StepEvent, StepFailed
 from .output import RUN_KEYS, command_line
@@ -111,6 +111,8 @@ def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
                     conn, schema_check.applied_after(command, current.applied_versions, [d.version for d in done]),
                     unreviewed=check.status in ("stale", "skipped"))
         record_interruptibly(conn, record, partial())
+    if failed is None and len(done) < len(steps):  # no failure, no signal: the fleet's stop file ended the run
+        raise stopped_between(command, steps, done)
     after = schema_check.applied_after(command, current.applied_versions, [d.version for d in done])
     return RunResult(command, steps, done, failed, False, computed_id, risks,  # type: ignore[arg-type]
                      invocation=words, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
@@ -256,6 +258,14 @@ def interrupted(signum: int, failed: StepFailed | None, details: dict[str, Any])
                        hint="Run python scripts/plan_migrations.py to see the state, then run the command again.",
                        details={**details,
                                 "failed": None if failed is None else {**vars(failed), "error": failed.describe()}})
+
+
+def stopped_between(command: str, steps: list[Step], done: list[StepDone]) -> Stopped:
+    """Say that a fleet rollout stopped this run between migrations: what ran, what was not started."""
+    left = [s.version for s in steps[len(done):]]
+    return Stopped(f"Stopped between migrations because the rollout asked to ({fleet_stop.STOP_FILE_ENV} exists): "
+                   f"{len(done)} of {len(steps)} ran; not started: {', '.join(left)}.",
+                   hint="Run the same command again to resume.", details={RUN_KEYS[command]: [d.version for d in done]})
 
 
 def plan_id_required(command: str, words: tuple[str, ...] = ()) -> UsageError:

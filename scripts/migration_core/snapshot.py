@@ -3,7 +3,7 @@
 One job: take_snapshot(conn) -> a plain dict that json.dumps(sort_keys=True) turns into the same bytes on every
 run, plus its hash. A fixed handful of catalog queries, never one per table. Ownership, privileges, comments,
 statistics and data (sequence values included) are left out. The tool's own tables are excluded.
-Imports: stdlib only (the caller passes a psycopg2 connection in).
+Imports: stdlib and config only (the caller passes a psycopg2 connection in).
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import config
+
 Snapshot = dict[str, Any]
 SNAPSHOT_FORMAT = 1
 CATEGORIES = ("schemas", "extensions", "tables", "views", "indexes", "sequences", "functions", "types")
-TOOL_TABLES = ["schema_migrations", "schema_migrations_snapshots"]
 TRANSACTION_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE, without importing psycopg2 here
 
 # Catalog functions render types, defaults and definitions through these settings; pinning them makes two
@@ -134,12 +135,10 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_type b
 WHERE t.typtype IN ('e', 'd', 'r') AND {USER_SCHEMA.format(n='n')}
   AND {NOT_IN_EXTENSION.format(catalog='pg_type', oid='t.oid')}
 """
-QUERIES: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "schemas": (SELECT_SCHEMAS, ()), "extensions": (SELECT_EXTENSIONS, ()),
-    "columns": (SELECT_COLUMNS, (TOOL_TABLES,)), "views": (SELECT_VIEWS, ()),
-    "constraints": (SELECT_CONSTRAINTS, ()), "indexes": (SELECT_INDEXES, ()),
-    "sequences": (SELECT_SEQUENCES, ()), "functions": (SELECT_FUNCTIONS, ()),
-    "triggers": (SELECT_TRIGGERS, ()), "types": (SELECT_TYPES, ()),
+QUERIES: dict[str, str] = {
+    "schemas": SELECT_SCHEMAS, "extensions": SELECT_EXTENSIONS, "columns": SELECT_COLUMNS, "views": SELECT_VIEWS,
+    "constraints": SELECT_CONSTRAINTS, "indexes": SELECT_INDEXES, "sequences": SELECT_SEQUENCES,
+    "functions": SELECT_FUNCTIONS, "triggers": SELECT_TRIGGERS, "types": SELECT_TYPES,
 }
 
 # ---- the catalog fingerprint: has anything the snapshot reads changed since the last one was recorded? ----------
@@ -147,12 +146,15 @@ QUERIES: dict[str, tuple[str, tuple[Any, ...]]] = {
 # writes a new version of the rows it changes (a new xmin) or deletes rows; VACUUM and ANALYZE only update
 # statistics in place (same xmin). So the same count and sums of the rows' xmins means the same catalog rows, and
 # the same snapshot: plan and the run's check then skip the ten queries, the load and the diff (one query instead).
+# The text search catalogs are there for reg* constants in defaults and views ('app.d'::regdictionary prints the
+# dictionary's current name); pg_tablespace (a shared catalog) for USING INDEX TABLESPACE in constraint definitions.
 # xmin is read through age(), relative to age('3'), which makes it independent of the current transaction
 # (modulo 2^32, as xids are); the bootstrap rows' (age() is INT_MAX for them) are left out: they never change.
 FINGERPRINT_CATALOGS = ("pg_namespace", "pg_class", "pg_attribute", "pg_attrdef", "pg_constraint", "pg_index",
                         "pg_inherits", "pg_rewrite", "pg_trigger", "pg_sequence", "pg_proc", "pg_type", "pg_enum",
                         "pg_range", "pg_depend", "pg_extension", "pg_collation", "pg_language", "pg_operator",
-                        "pg_opclass", "pg_am", "pg_ts_config")
+                        "pg_opclass", "pg_am", "pg_ts_config", "pg_ts_dict", "pg_ts_parser", "pg_ts_template",
+                        "pg_tablespace")
 SELECT_FINGERPRINT = f"""
 SELECT current_setting('server_version_num'), count(*), sum(x), sum(hashint8(x))
 FROM (SELECT (age(xmin)::bigint - age('3'::xid)) & 4294967295 AS x
@@ -173,9 +175,9 @@ def catalog_fingerprint(conn: Any) -> str:
 
 
 def queries_code() -> str:
-    """Return a short hash of the snapshot's queries, so a tool that reads the catalogs differently never reuses a
-    fingerprint recorded by another."""
-    text = NORMALISE_SESSION + "".join(sql for sql, _ in QUERIES.values()) + str(SNAPSHOT_FORMAT)
+    """Return a short hash of the snapshot's and the fingerprint's queries, so a tool that reads the catalogs
+    differently (or fingerprints other catalogs) never trusts a fingerprint recorded by another."""
+    text = NORMALISE_SESSION + "".join(QUERIES.values()) + SELECT_FINGERPRINT + str(SNAPSHOT_FORMAT)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 TABLE_KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table"}
@@ -190,12 +192,11 @@ GENERATED = {"s": "STORED", "v": "VIRTUAL"}
 def take_snapshot(conn: Any) -> Snapshot:
     """Return the normalised description of the user's schema, as seen by conn's current transaction."""
     with normalised_scope(conn) as cur:
+        # The columns query leaves out the tool's own tables, by the names in use (--history-table).
+        params = {"columns": ([config.history_table(), config.snapshot_table()],)}
         rows = {}
-        for name, (sql, params) in QUERIES.items():
-            if params == (TOOL_TABLES,):  # the tool's tables by the names in use (--history-table)
-                from .config import history_table, snapshot_table
-                params = ([history_table(), snapshot_table()],)
-            cur.execute(sql, params or None)
+        for name, sql in QUERIES.items():
+            cur.execute(sql, params.get(name))
             rows[name] = cur.fetchall()
     return build_snapshot(rows)
 

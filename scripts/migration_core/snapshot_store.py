@@ -57,7 +57,6 @@ SELECT_SNAPSHOT = "SELECT snapshot FROM {snapshots} WHERE id = %s"
 NOT_MINE = ("42501", "55P03")  # adding the column: not the table's owner; a reader holds the table: both harmless
 
 
-SNAPSHOT_TABLE = "schema_migrations_snapshots"  # the default name; config.snapshot_table() is the one in use
 UNREVIEWED = "unreviewed"  # a key of the stored snapshot that the diff ignores
 
 

@@ -1,7 +1,12 @@
 """Adoption refuses, changing nothing, when what it would record is not what was previewed, when the history is
-another tool's than --from says, or when there is none; a dry run writes nothing and takes no lock."""
+another tool's than --from says, when there is none, or when this tool's history is already beside it; a dry run
+writes nothing and takes no lock; a real one locks the other tool's table before reading it."""
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg2
 from conftest import query
 from foreign_tools import DBMATE_DDL, SOURCES, json_of, run_import
 
@@ -80,3 +85,67 @@ def test_an_adoption_that_fails_part_way_leaves_the_other_tools_table_as_it_was(
     assert query(db_url, "SELECT version FROM schema_migrations") == [("20240101120000",)]  # dbmate's, untouched
     assert query(db_url, "SELECT to_regclass('schema_migrations_before_adoption'), "
                          "to_regclass('schema_migrations_snapshots')") == [(None, None)]
+
+
+def test_with_this_tools_history_already_beside_dbmates_adoption_is_refused_as_nothing_to_adopt(run_script, db_url,
+                                                                                                 tmp_path):
+    target = tmp_path / "migrations"
+    assert run_import(run_script, "dbmate", target).returncode == 0
+    query(db_url, DBMATE_HISTORY)
+    applied = run_script("apply", "--migrations-dir", str(target), "--history-table", "app_history", db_url=db_url)
+    assert applied.returncode == 0, applied.stderr  # both tools now keep a history here
+
+    result = run_import(run_script, "dbmate", target, "--adopt", "--history-table", "app_history", "--json",
+                        db_url=db_url)
+
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    error = json_of(result)["error"]
+    assert error["code"] == "nothing_to_adopt" and "\n" not in error["message"]
+    assert error["message"].startswith("This tool's history public.app_history already exists beside dbmate's "
+                                       "public.schema_migrations")
+    assert query(db_url, "SELECT version FROM schema_migrations") == [("20240101120000",)]
+    assert query(db_url, "SELECT count(*) FROM app_history") == [(3,)]
+    assert query(db_url, "SELECT to_regclass('schema_migrations_before_adoption')") == [(None,)]
+
+
+WAITING_LOCK = """
+SELECT l.mode FROM pg_locks l
+WHERE l.relation = 'schema_migrations'::regclass AND NOT l.granted AND l.pid <> pg_backend_pid()
+"""
+
+
+def wait_for_waiting_lock(url: str, seconds: float = 30) -> list[tuple]:
+    """Return the lock modes other sessions wait for on schema_migrations, once there is one (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        waiting = query(url, WAITING_LOCK)
+        if waiting:
+            return waiting
+        time.sleep(0.05)
+    return []
+
+
+def test_adoption_locks_the_other_tools_table_before_reading_it_so_a_version_dbmate_records_meanwhile_is_adopted(
+        run_script, db_url, tmp_path):
+    target = tmp_path / "migrations"
+    assert run_import(run_script, "dbmate", target).returncode == 0
+    query(db_url, "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL); " + DBMATE_HISTORY)
+    dbmate = psycopg2.connect(db_url)  # a dbmate still running: it has recorded a version, not committed yet
+    try:
+        with dbmate.cursor() as cur:
+            cur.execute("INSERT INTO schema_migrations (version) VALUES ('20240102090000')")
+        outcome = {}
+        adopting = threading.Thread(target=lambda: outcome.update(result=run_import(
+            run_script, "dbmate", target, "--adopt", "--json", db_url=db_url)))
+        adopting.start()
+        waiting = wait_for_waiting_lock(db_url)
+        dbmate.commit()  # within adoption's lock timeout: it goes on, and reads the row dbmate recorded
+    finally:
+        dbmate.close()
+    adopting.join(timeout=60)
+
+    assert waiting == [("ExclusiveLock",)]  # the LOCK before the read (not the rename's AccessExclusiveLock)
+    result = outcome["result"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json_of(result)["adopted"] == ["20240101_120000_create_users", "20240102_090000_index_user_email"]
+    assert query(db_url, "SELECT count(*) FROM schema_migrations_before_adoption") == [(2,)]

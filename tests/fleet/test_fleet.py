@@ -288,7 +288,33 @@ def test_fleet_options_without_targets_and_a_bad_shard_are_usage_errors_in_json_
     _, targets, directory = fleet
     for args, text in ((("--shard", "1/2"), "--shard works only with --targets or --targets-query."),
                        (("--targets", str(targets), "--shard", "3/2"), "--shard expects I/N with 1 <= I <= N"),
-                       (("--targets", str(targets), "--baseline", A), "--baseline works on one database")):
+                       (("--targets", str(targets), "--baseline", A), "--baseline works on one database"),
+                       (("--targets", str(targets), "--forget-failed", A), "--forget-failed works on one database")):
         result = run_script("apply", "--migrations-dir", str(directory), *args, "--json")
         doc = json.loads(result.stdout)
         assert result.returncode == 2 and doc["error"]["code"] == "usage" and doc["error"]["message"].startswith(text)
+
+
+def test_a_fleet_run_needs_the_confirmed_fleet_plan_id_when_plan_ids_are_required(fleet, run_script):
+    urls, targets, directory = fleet
+    two = subset(urls, targets, NAMES[:2])
+    for script in ("apply", "rollback"):
+        code, doc, _ = run_fleet(run_script, script, two, directory, env={"MIGRATIONS_REQUIRE_PLAN_ID": "1"})
+        assert code == 2 and doc["error"]["code"] == "plan_id_required", doc
+    assert all(history(urls[name]) == [] and tables(urls[name]) == set() for name in NAMES[:2])
+    _, preview, _ = run_fleet(run_script, "apply", two, directory, "--dry-run", env={"MIGRATIONS_REQUIRE_PLAN_ID": "1"})
+    code, doc, _ = run_fleet(run_script, "apply", two, directory, "--plan-id", preview["plan_id"],
+                             env={"MIGRATIONS_REQUIRE_PLAN_ID": "1"})
+    assert code == 0 and statuses(doc) == [(name, "applied") for name in NAMES[:2]], doc
+
+
+def test_a_run_stopped_by_the_stop_file_says_so_and_exits_non_zero(fleet, run_script, tmp_path):
+    urls, _, directory = fleet
+    stop = tmp_path / "stop"
+    stop.write_text("")
+    result = run_script("apply", "--migrations-dir", str(directory), "--json", db_url=urls["tenant_05"],
+                        env={"MIGRATIONS_STOP_FILE": str(stop)})
+    doc = json.loads(result.stdout)
+    assert result.returncode == 1 and doc["error"]["code"] == "stopped", doc
+    assert A in doc["error"]["message"] and doc["applied"] == []
+    assert history(urls["tenant_05"]) == [] and "a" not in tables(urls["tenant_05"])

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 from conftest import database_url, query
-from migration_core.snapshot import catalog_fingerprint, take_snapshot
+from migration_core import snapshot
+from migration_core.snapshot import catalog_fingerprint, queries_code, take_snapshot
 from migration_core.snapshot_store import load_last_summary, record_current_snapshot
 
 BASE = """
@@ -53,6 +54,9 @@ DDL = [
     "ALTER SEQUENCE tickets INCREMENT BY 5",
     "ALTER SEQUENCE tickets OWNED BY orders.id",
     "CREATE SCHEMA app",
+    "CREATE TEXT SEARCH DICTIONARY app.d (TEMPLATE = simple)",
+    "ALTER TABLE users ADD COLUMN dictionary regdictionary DEFAULT 'app.d'",
+    "ALTER TEXT SEARCH DICTIONARY app.d RENAME TO e",  # the default now prints 'app.e'::regdictionary
     "ALTER TABLE orders SET SCHEMA app",
     "CREATE TABLE app.audit (at timestamptz) PARTITION BY RANGE (at)",
     "CREATE TABLE app.audit_2026 PARTITION OF app.audit FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
@@ -108,6 +112,23 @@ def test_every_schema_change_changes_the_fingerprint(url, conn):
         changed, _ = state(conn)
         assert changed != fingerprint, statement
         fingerprint = changed
+
+
+def test_renaming_a_text_search_dictionary_that_a_default_and_a_view_name_changes_snapshot_and_fingerprint(url, conn):
+    query(url, "CREATE SCHEMA dicts; CREATE TEXT SEARCH DICTIONARY dicts.d (TEMPLATE = simple);"
+               "CREATE TABLE dicts.t (d regdictionary DEFAULT 'dicts.d');"
+               "CREATE VIEW dicts.v AS SELECT 'dicts.d'::regdictionary AS d")
+    fingerprint, before = state(conn)
+    query(url, "ALTER TEXT SEARCH DICTIONARY dicts.d RENAME TO e")
+    changed, after = state(conn)
+    assert after != before  # the default and the view print the new name
+    assert changed != fingerprint  # so plan may not call the schema clean from the fingerprint alone
+
+
+def test_a_change_of_the_fingerprint_query_changes_the_stored_fingerprints_meaning(monkeypatch):
+    code = queries_code()
+    monkeypatch.setattr(snapshot, "SELECT_FINGERPRINT", snapshot.SELECT_FINGERPRINT.replace("pg_ts_dict", "pg_am"))
+    assert queries_code() != code  # a fingerprint recorded over other catalogs is never trusted
 
 
 def test_vacuum_analyze_and_data_changes_leave_the_fingerprint_and_the_snapshot_as_they_were(url, conn):

@@ -96,3 +96,132 @@ def test_a_plan_id_counts_as_done_only_when_every_step_is_in_the_state_the_run_l
     assert planning.completed_plan("apply", plan_id, undone, planning.compute_plan([], undone), None) is None
     assert planning.completed_plan("rollback", plan_id, done, planning.compute_plan([], done), None) is None
     assert planning.completed_plan("apply", plan_id, done, planning.compute_plan([], done), "b") is None
+
+
+def old_completed_plan(command, plan_id, history, current, target):
+    """The quadratic reference: recompute the applied state and the whole id for every cut."""
+    import hashlib
+
+    from migration_core import planning
+
+    def plan_id_of(applied, steps):
+        state = {"command": command, "target": target, "applied": [[r.version, r.checksum] for r in applied],
+                 "steps": steps}
+        return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
+
+    direction = "up" if command == "apply" else "down"
+    applied_now = {r.version: r.checksum for r in current.applied}
+    tail = []
+    for cut in range(len(history) - 1, -1, -1):
+        row = history[cut]
+        if row.status != "success" or row.direction != direction or row.error_message \
+                or row.version in {r.version for r in tail}:
+            return None
+        tail.insert(0, row)
+        if not (all(applied_now.get(r.version) == r.checksum for r in tail) if direction == "up"
+                else all(r.version not in applied_now for r in tail)):
+            return None
+        before = planning.compute_plan([], history[:cut]).applied
+        if plan_id_of(before, [[r.version, direction, r.checksum] for r in tail]) == plan_id:
+            return [r.version for r in tail]
+    return None
+
+
+def history_row(n: int, version: str, direction: str = "up", status: str = "success", note: str | None = None,
+                second: int | None = None, checksum: str | None = None):
+    from datetime import datetime, timedelta, timezone
+
+    from migration_core.model import HistoryRow
+
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=n if second is None else second)
+    return HistoryRow(n, version, version, checksum or "sum-" + version, at, direction, status, note)  # type: ignore
+
+
+def random_history(seed: int) -> list:
+    """Return a history of runs, rollbacks, failures, baselines, forgotten rows and a few out-of-order times."""
+    import random
+
+    rng = random.Random(seed)
+    rows: list = []
+    applied: list[str] = []
+    for _ in range(rng.randint(1, 12)):
+        n = len(rows) + 1
+        choice = rng.random()
+        second = rng.randint(1, n) if rng.random() < 0.15 else None  # an accepted checksum keeps an older time
+        if choice < 0.5 or not applied:
+            version = f"v{rng.randint(1, 8):02d}"
+            if version in applied:
+                continue
+            status = "failed" if rng.random() < 0.1 else "success"
+            note = "baseline: recorded" if rng.random() < 0.1 else None
+            rows.append(history_row(n, version, "up", status, note, second, f"sum-{version}-{rng.randint(0, 1)}"))
+            if status == "success":
+                applied.append(version)
+        elif choice < 0.85:
+            version = applied.pop(rng.randrange(len(applied)) if rng.random() < 0.2 else -1)
+            rows.append(history_row(n, version, "down", "success"))
+        else:
+            rows.append(history_row(n, f"v{rng.randint(1, 8):02d}", "up", "forgotten", "forgotten: ..."))
+    return rows
+
+
+def test_the_incremental_plan_id_is_the_json_hash_it_always_was():
+    import hashlib
+
+    from migration_core import planning
+
+    for seed in range(50):
+        applied = planning.compute_plan([], random_history(seed)).applied
+        steps = [[r.version, "up", r.checksum] for r in applied[:seed % 4]]
+        for command, target in (("apply", None), ("rollback", "v03"), ("apply", "ünïcode")):
+            state = {"command": command, "target": target, "applied": [[r.version, r.checksum] for r in applied],
+                     "steps": steps}
+            expected = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
+            assert planning.plan_id_of(command, applied, steps, target) == expected
+
+
+def test_a_retried_plan_is_recognised_exactly_as_the_quadratic_walk_did_on_varied_histories():
+    from migration_core import planning
+
+    matches = 0
+    for seed in range(150):
+        rows = random_history(seed)
+        current = planning.compute_plan([], rows)
+        # Every id some cut of this history would have had, plus a foreign one.
+        candidates = {"0123456789ab"}
+        for cut in range(len(rows)):
+            before = planning.compute_plan([], rows[:cut]).applied
+            for command, direction in (("apply", "up"), ("rollback", "down")):
+                steps = [[r.version, direction, r.checksum] for r in rows[cut:]]
+                for target in (None, "v02"):
+                    candidates.add(planning.plan_id_of(command, before, steps, target))
+        for plan_id in sorted(candidates):
+            for command in ("apply", "rollback"):
+                for target in (None, "v02"):
+                    expected = old_completed_plan(command, plan_id, rows, current, target)
+                    assert planning.completed_plan(command, plan_id, rows, current, target) == expected, seed
+                    matches += expected is not None
+    assert matches > 50  # the histories do hold retried plans, not only misses
+
+
+def test_a_foreign_plan_id_on_a_5000_row_history_is_decided_in_one_bounded_pass():
+    import time
+
+    from migration_core import planning
+
+    rows = [history_row(n, f"v{n:05d}") for n in range(1, 5001)]
+    current = planning.compute_plan([], rows)
+    started = time.perf_counter()
+    assert planning.completed_plan("apply", "0123456789ab", rows, current, None) is None
+    assert time.perf_counter() - started < 1.0  # the quadratic walk took ~40 s here
+
+    # The newest run of 3 steps is found; a run longer than the bound is refused as changed, never run.
+    three = planning.plan_id_of("apply", current.applied[:-3], [[r.version, "up", r.checksum] for r in rows[-3:]],
+                                None)
+    assert planning.completed_plan("apply", three, rows, current, None) == [r.version for r in rows[-3:]]
+    everything = planning.plan_id_of("apply", [], [[r.version, "up", r.checksum] for r in rows[-20:]], None)
+    short = rows[-20:]
+    assert planning.completed_plan("apply", everything, short, planning.compute_plan([], short), None) \
+        == [r.version for r in short]
+    assert planning.completed_plan("apply", everything, short, planning.compute_plan([], short), None,
+                                   max_steps=19) is None

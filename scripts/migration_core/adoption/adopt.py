@@ -3,8 +3,11 @@
 Reads which versions the other tool applied, maps them through the same version mapping as the import, then in
 ONE transaction: renames its table to <table>_before_adoption (rows kept), creates this tool's history, records
 each adopted version as a baseline row noted 'adopted from TOOL', and records the live schema as the reference.
-The rows and the snapshot are written by the baseline's own writer (commands.write_noted). A dry run reads only,
-takes no lock and prints the plan id that --plan-id confirms.
+The rows and the snapshot are written by the baseline's own writer (commands.write_noted). The other tool's table
+is locked (EXCLUSIVE: readers go on, writers wait) before its rows are read, so a still-running dbmate cannot record
+a version between the read and the rename. A dry run reads only, takes no lock (its transaction is read-only: a
+version recorded meanwhile changes the plan id, which the real run then refuses) and prints the plan id that
+--plan-id confirms.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from .versions import map_folder
 
 SUFFIX = "_before_adoption"
 RENAME_TABLE = "ALTER TABLE {table} RENAME TO {new_name}"
+LOCK_FOREIGN_TABLE = "LOCK TABLE {table} IN EXCLUSIVE MODE"
 RENAME_INDEX = "ALTER INDEX {index} RENAME TO {new_name}"
 # The other table's indexes named after it (schema_migrations_pkey, flyway_schema_history_pk, ...) follow it, so
 # this tool's new table can take its own names.
@@ -51,6 +55,8 @@ def adopt(tool: str, source_dir: Path, migrations_dir: Path, lock_timeout_s: flo
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, "adopting the history"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
         found = find_history(conn, tool)
+        if not dry_run:
+            lock_foreign_table(conn, found)  # before the read, in the transaction that renames it
         keys = applied.applied_keys(tool, applied.read_rows(conn, found), list(by_key), found.qualified,
                                     lambda text: version_key(tool, text))
         chosen = select_adopted(keys, by_key, stamps, files, tool, migrations_dir)
@@ -85,7 +91,20 @@ def find_history(conn: db.Connection, tool: str) -> history_shape.ForeignHistory
                          hint=f"Pass --from {found.tool} with that tool's migrations folder"
                               if found.tool != "unknown" else "Only dbmate, golang-migrate, goose and Flyway "
                                                               "histories can be adopted.")
+    # Found beside this tool's history (--history-table names another table): adopting would create it again.
+    if found.table != config.history_table() and db.history_table_exists(conn):
+        ours = f"{config.history_schema()}.{config.history_table()}"
+        raise Refused(f"This tool's history {ours} already exists beside {tool}'s {found.qualified}, so there is "
+                      "nothing to adopt into it; nothing was changed.", code="nothing_to_adopt",
+                      hint="Adoption is for a database this tool does not manage yet; here both tools keep a "
+                           f"history: keep {found.qualified} as it is, or drop it after review.")
     return found
+
+
+def lock_foreign_table(conn: db.Connection, found: history_shape.ForeignHistory) -> None:
+    """Lock the other tool's table against writes until the adoption commits (a running tool waits for it)."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL(LOCK_FOREIGN_TABLE).format(table=sql.Identifier(found.schema, found.table)))
 
 
 def find_default_named(conn: db.Connection) -> history_shape.ForeignHistory | None:

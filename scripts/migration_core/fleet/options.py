@@ -46,7 +46,7 @@ def add_fleet_options(parser: argparse.ArgumentParser, run: bool) -> None:
 def fleet_requested(args: argparse.Namespace) -> bool:
     """Say whether this is a fleet run; the fleet's options without --targets are a usage error."""
     if getattr(args, "targets", None) is not None or getattr(args, "targets_query", None) is not None:
-        for flag in ("baseline", "accept_checksum", "record_schema", "schema_diff", "against"):
+        for flag in ("baseline", "accept_checksum", "record_schema", "forget_failed", "schema_diff", "against"):
             if getattr(args, flag, None):
                 raise UsageError(f"--{flag.replace('_', '-')} works on one database, not with --targets.",
                                  hint="Run it with DB_URL set to the database it is for.")

@@ -115,11 +115,15 @@ def finish_target(command: str, preview: TargetRun, outcome: ChildOutcome) -> Ta
     doc = outcome.document
     done = list(doc.get(RUN_KEYS[command]) or [])
     status = "applied" if command == "apply" else "rolled_back"
-    if outcome.exit_code:
+    stopped = (outcome.error or {}).get("code") == "stopped"
+    if outcome.exit_code and not stopped:
         error = {key: (outcome.error or {}).get(key) for key in ("code", "message", "hint")}
         return TargetRun(preview.name, "failed", preview.plan_id, preview.steps, done, doc.get("failed"), error,
                          outcome.duration_ms)
-    if len(done) < len(preview.steps):  # asked to stop between migrations: another target failed
+    if doc.get("retried"):  # it had reached the previewed end already (a run of this plan finished before)
+        return TargetRun(preview.name, "up_to_date", preview.plan_id, preview.steps, [], None, None,
+                         outcome.duration_ms)
+    if stopped or len(done) < len(preview.steps):  # asked to stop between migrations: another target failed
         left = [v for v in preview.steps if v not in done]
         error = {"code": "stopped", "message": f"Stopped after {len(done)} of {len(preview.steps)} migration(s) "
                                                f"because the rollout stopped; not run: {', '.join(left)}.",

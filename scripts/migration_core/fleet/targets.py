@@ -1,7 +1,8 @@
 """Targets of a fleet run: the targets file, --targets-query and --shard I/N.
 
-parse_targets and select_shard are pure (text and environment in, targets out); only targets_from_query reads a
-database. No message ever quotes a line of the file: a line holds a URL, and a URL may hold a password.
+parse_targets, select_shard and check_targets_query are pure (text and environment in, targets out); only
+targets_from_query reads a database. No message ever quotes a line of the file: a line holds a URL, and a URL may
+hold a password.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from .. import config
@@ -18,6 +20,7 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]*")
 SHARD = re.compile(r"([0-9]+)/([0-9]+)")
 MAX_TARGETS = 100_000   # a targets file longer than this is a mistake (a log file passed by accident)
+DATA_MODIFYING = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,55 @@ def select_shard(targets: list[Target], index: int, count: int) -> list[Target]:
     return targets[index - 1::count]
 
 
+def check_targets_query(sql_text: str) -> None:
+    """Refuse --targets-query unless it is exactly one plain SELECT (no data-modifying WITH, no SELECT INTO).
+
+    One statement is what keeps it inside the read-only, time-bounded transaction: a COMMIT in a second statement
+    would end that transaction, and what follows would run read-write and unbounded.
+    """
+    from pglast import ast
+    from pglast.parser import ParseError, parse_sql
+    from pglast.visitors import Visitor
+    where = "--targets-query"
+    try:
+        statements = parse_sql(sql_text)
+    except ParseError as err:
+        raise bad_targets(where, f"the query does not parse ({str(err).splitlines()[0]}).") from None
+    if len(statements) != 1:
+        raise bad_targets(where, f"expected exactly one SELECT statement, found {len(statements)} statements.")
+    if not isinstance(statements[0].stmt, ast.SelectStmt):
+        raise bad_targets(where, f"expected a SELECT statement, found {type(statements[0].stmt).__name__}.")
+    if statements[0].stmt.intoClause is not None:
+        raise bad_targets(where, "SELECT ... INTO creates a table; give a plain SELECT.")
+
+    class DataModifying(Visitor):  # finds a WITH query that writes, at any depth
+        found = False
+
+        def visit_CommonTableExpr(self, ancestors: Any, node: Any) -> None:
+            self.found = self.found or type(node.ctequery).__name__ in DATA_MODIFYING
+
+    visitor = DataModifying()
+    visitor(statements[0])
+    if visitor.found:
+        raise bad_targets(where, "a WITH query of the SELECT inserts, updates, deletes or merges; give a plain SELECT.")
+
+
+def check_query_names(names: list[Any]) -> None:
+    """Refuse database names the targets file would refuse as NAMEs: they are shown, and key plan ids and resumes."""
+    for number, name in enumerate(names, start=1):
+        if not isinstance(name, str) or not name:
+            raise bad_targets("--targets-query", "the query must return database names (text, not null).")
+        if not NAME.fullmatch(name):
+            raise bad_targets(f"--targets-query row {number}", "a database name used as a target name is letters, "
+                                                               "digits and _ . : / @ + - (starting with a letter "
+                                                               "or digit).")
+
+
 def targets_from_query(db_url: str, sql_text: str) -> list[Target]:
     """Run --targets-query on DB_URL (read-only, bounded); each returned database becomes a target there."""
     from contextlib import closing
+
+    check_targets_query(sql_text)  # before connecting: a refused query never reaches the server
 
     from .. import db
     from ..errors import MigrationError
@@ -151,8 +200,7 @@ def targets_from_query(db_url: str, sql_text: str) -> list[Target]:
             raise bad_targets("--targets-query", err.message) from None
     if not names:
         raise bad_targets("--targets-query", "the query returned no databases.")
-    if not all(isinstance(name, str) and name for name in names):
-        raise bad_targets("--targets-query", "the query must return database names (text, not null).")
+    check_query_names(names)
     targets = [Target(name, config.with_database(db_url, name)) for name in names]
     refuse_duplicates(targets, "--targets-query")
     return targets
