@@ -33,13 +33,17 @@ pgbouncer:
 	  else echo "== pgbouncer is not installed: tests/behaviour/test_pgbouncer.py will fail (apt-get install pgbouncer)"; fi; \
 	fi
 
+# Two pytest workers (pytest-xdist), each with its own server, one test module at a time: the tests mostly wait on
+# subprocesses and the server, so one worker leaves the second core idle. TEST_WORKERS= runs them in one process.
+TEST_WORKERS ?= -n 2 --dist loadfile
+
 # The whole suite on PostgreSQL 18 (embedded), then the database tests again on PostgreSQL 15 where Debian's
 # binaries are installed.
 test: venv pgbouncer
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(TEST_WORKERS)
 	@if [ -x $(PG15_BINDIR)/initdb ]; then \
 	  echo "== again on PostgreSQL 15 ($(PG15_BINDIR))"; \
-	  TEST_PG_BINDIR=$(PG15_BINDIR) $(BIN)/python -m pytest -q tests/behaviour; \
+	  TEST_PG_BINDIR=$(PG15_BINDIR) $(BIN)/python -m pytest -q $(TEST_WORKERS) tests/behaviour; \
 	else echo "== PostgreSQL 15 binaries not found at $(PG15_BINDIR): skipped the second server version"; fi
 
 # The long form of the fault-injection tests (tests/behaviour/test_fault_injection.py): 200 migrations, runners

