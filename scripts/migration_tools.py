@@ -24,7 +24,6 @@ from migration_core import __version__, config, output
 SCRIPTS = Path(__file__).resolve().parent
 SERVER_NAME = "database-migration-assistant"
 SERVER_VERSION = __version__
-REQUIRE_PLAN_ID_ENV = "MIGRATIONS_REQUIRE_PLAN_ID"   # apply and rollback refuse to run without a plan id
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def call_tool(name: str, arguments: Any, migrations_dir: str | Path,
                           f"{name} again with its plan_id.")
     env = dict(os.environ)
     if TOOLS[name].changes_database:
-        env[REQUIRE_PLAN_ID_ENV] = "1"  # the scripts enforce confirm-then-execute too, not only this layer
+        env[config.REQUIRE_PLAN_ID_ENV] = "1"  # the scripts enforce confirm-then-execute too, not only this layer
     completed = subprocess.run(command_line(name, arguments, migrations_dir), capture_output=True, text=True,
                                cwd=project_dir, env=env)
     try:

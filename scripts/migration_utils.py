@@ -139,15 +139,12 @@ def run_options(args: argparse.Namespace) -> RunOptions:
                       verbose=args.verbose, require_plan_id=plan_id_required(args))
 
 
-REQUIRE_PLAN_ID_ENV = "MIGRATIONS_REQUIRE_PLAN_ID"
-
-
 def plan_id_required(args: argparse.Namespace) -> bool:
     """Return whether a real run needs --plan-id: --require-plan-id, or MIGRATIONS_REQUIRE_PLAN_ID=1 (true, yes)."""
-    value = os.environ.get(REQUIRE_PLAN_ID_ENV, "").strip().lower()
+    value = os.environ.get(config.REQUIRE_PLAN_ID_ENV, "").strip().lower()
     if value not in ("", "0", "false", "no", "1", "true", "yes"):
-        raise UsageError(f"{REQUIRE_PLAN_ID_ENV}={value!r} is neither 1 nor 0.",
-                         hint=f"Set {REQUIRE_PLAN_ID_ENV}=1 to require --plan-id, or unset it.")
+        raise UsageError(f"{config.REQUIRE_PLAN_ID_ENV}={value!r} is neither 1 nor 0.",
+                         hint=f"Set {config.REQUIRE_PLAN_ID_ENV}=1 to require --plan-id, or unset it.")
     return bool(getattr(args, "require_plan_id", False)) or value in ("1", "true", "yes")
 
 
@@ -157,7 +154,7 @@ def history_only_refusal(args: argparse.Namespace, *actions: tuple[str, Any]) ->
     chosen = [flag for flag, value in actions if value]
     if chosen and not args.dry_run and plan_id_required(args):
         raise UsageError(f"{chosen[0]} has no plan id, so it is refused under --require-plan-id "
-                         f"({REQUIRE_PLAN_ID_ENV}=1); nothing was recorded.", code="plan_id_required",
+                         f"({config.REQUIRE_PLAN_ID_ENV}=1); nothing was recorded.", code="plan_id_required",
                          hint=f"Preview it with {chosen[0]} ... --dry-run; the person runs it without the requirement.")
 
 

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -71,20 +72,27 @@ def database_url(server_url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
-@pytest.fixture
-def db_url(pg_server: str) -> Iterator[str]:
-    """Yield the URL of a fresh, empty database for this test; drop it afterwards."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(pg_server)
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "t_") -> Iterator[str]:
+    """Create an empty database on the server, yield its URL, and drop it afterwards."""
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = psycopg2.connect(server_url)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield database_url(pg_server, name)
+        yield database_url(server_url, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def db_url(pg_server: str) -> Iterator[str]:
+    """Yield the URL of a fresh, empty database for this test; drop it afterwards."""
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

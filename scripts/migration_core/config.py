@@ -34,6 +34,7 @@ def read_db_url() -> str:
     return url
 
 
+REQUIRE_PLAN_ID_ENV = "MIGRATIONS_REQUIRE_PLAN_ID"  # apply and rollback refuse to run without a plan id
 HISTORY_SCHEMA_ENV = "MIGRATIONS_SCHEMA"
 DEFAULT_HISTORY_SCHEMA = "public"
 _history_schema_flag: str | None = None

@@ -128,6 +128,17 @@ def describe_holder(cur: Any) -> str:
 
 
 @contextmanager
+def handling_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Send SIGINT and SIGTERM to handler inside the block; the previous handlers come back after it."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+
+
+@contextmanager
 def cancel_on_signal(conns: list[Any]) -> Iterator[list[int]]:
     """Turn SIGINT/SIGTERM into a server-side cancel, so Ctrl-C stops a long query instead of waiting for it."""
     received: list[int] = []
@@ -138,12 +149,8 @@ def cancel_on_signal(conns: list[Any]) -> Iterator[list[int]]:
             if not conn.closed:
                 conn.cancel()  # the running statement fails with 57014 and its transaction rolls back
 
-    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling_signals(cancel):
         yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def run_in_worker(work: Callable[[], T], between_waits: Callable[[], None] = lambda: None,

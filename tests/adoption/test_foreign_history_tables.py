@@ -12,18 +12,17 @@ One database holds them all, one schema per tool (picked with --history-schema);
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 
-from conftest import database_url, migration, query
+import foreign_tools
+from conftest import fresh_database, migration, query
 
-DBMATE_DDL = 'create table if not exists "dbm"."schema_migrations" (version varchar primary key)'
+# The tools' own DDL (foreign_tools.py, where it says where each comes from), placed in this module's schemas.
+DBMATE_DDL = foreign_tools.DBMATE_DDL.replace('"public".', '"dbm".')
 DBMATE_1_DDL = 'create table if not exists "dbm1"."schema_migrations" (version varchar(255) primary key)'
-GOLANG_MIGRATE_DDL = ('CREATE TABLE IF NOT EXISTS "public"."schema_migrations" '
-                      '(version bigint not null primary key, dirty boolean not null)')
+GOLANG_MIGRATE_DDL = foreign_tools.GOLANG_MIGRATE_DDL
 GOOSE_DDL = """CREATE TABLE goose.goose_db_version (
 		id serial NOT NULL,
 		version_id bigint NOT NULL,
@@ -31,23 +30,7 @@ GOOSE_DDL = """CREATE TABLE goose.goose_db_version (
 		tstamp timestamp NULL default now(),
 		PRIMARY KEY(id)
 	)"""
-FLYWAY_DDL = """
-CREATE TABLE "fly"."flyway_schema_history" (
-    "installed_rank" INT NOT NULL,
-    "version" VARCHAR(50),
-    "description" VARCHAR(200) NOT NULL,
-    "type" VARCHAR(20) NOT NULL,
-    "script" VARCHAR(1000) NOT NULL,
-    "checksum" INTEGER,
-    "installed_by" VARCHAR(100) NOT NULL,
-    "installed_on" TIMESTAMP NOT NULL DEFAULT now(),
-    "execution_time" INTEGER NOT NULL,
-    "success" BOOLEAN NOT NULL
-);
-ALTER TABLE "fly"."flyway_schema_history" ADD CONSTRAINT "flyway_schema_history_pk" PRIMARY KEY ("installed_rank");
-
-CREATE INDEX "flyway_schema_history_s_idx" ON "fly"."flyway_schema_history" ("success");
-"""
+FLYWAY_DDL = foreign_tools.FLYWAY_DDL.replace('"public".', '"fly".')
 SETUP = f"""
 CREATE SCHEMA dbm; CREATE SCHEMA dbm1; CREATE SCHEMA goose; CREATE SCHEMA fly; CREATE SCHEMA odd;
 {DBMATE_DDL}; INSERT INTO "dbm"."schema_migrations" (version) VALUES ('20240101000000'), ('20240102000000');
@@ -78,19 +61,9 @@ CONTENTS = ["public.schema_migrations", "dbm.schema_migrations", "dbm1.schema_mi
 @pytest.fixture(scope="module")
 def foreign_db(pg_server: str) -> Iterator[str]:
     """One database with every foreign history table in place (the commands are refused: they share it)."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = database_url(pg_server, name)
-    query(url, SETUP)
-    try:
+    with fresh_database(pg_server) as url:
+        query(url, SETUP)
         yield url
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def fingerprint(url: str) -> tuple:

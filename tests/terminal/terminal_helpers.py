@@ -7,30 +7,20 @@ import select
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from conftest import SCRIPTS, database_url
+from conftest import SCRIPTS, fresh_database
 
 
 @pytest.fixture(scope="module")
 def module_db(pg_server: str) -> Iterator[str]:
     """Yield a database shared by the tests of one module (each test uses its own history schema or resets it)."""
-    name = "term_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield database_url(pg_server, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_database(pg_server, "term_") as url:
+        yield url
 
 
 def script_path(name: str) -> Path:

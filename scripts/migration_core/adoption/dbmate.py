@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .source import (NotImported, SourceFolder, SourceMigration, bad_source, duplicate_version, list_source_files,
-                     read_source_text)
+from .source import SourceFolder, SourceMigration, bad_source, read_one_file_per_version, read_source_text
 
 FILE = re.compile(r"^(?P<version>\d+)_?(?P<description>.*)\.sql$")
 UP = re.compile(r"^--\s*migrate:up(?P<options>[^\n]*)$", re.MULTILINE)
@@ -21,19 +20,8 @@ COMMENT_OR_BLANK = re.compile(r"^\s*(--.*)?$")
 
 def read_folder(path: Path) -> SourceFolder:
     """Read every dbmate migration file, in version order."""
-    found: dict[int, tuple[str, SourceMigration]] = {}
-    not_imported: list[NotImported] = []
-    for name in list_source_files(path):
-        match = FILE.match(name)
-        if not match:
-            not_imported.append(NotImported(name, "not a dbmate migration file (VERSION_name.sql)"))
-            continue
-        migration = read_file(path, name, match["version"], match["description"])
-        number = int(match["version"])
-        if number in found:
-            raise duplicate_version(match["version"], found[number][0], name)
-        found[number] = (name, migration)
-    return SourceFolder("dbmate", path, [found[v][1] for v in sorted(found)], not_imported)
+    return read_one_file_per_version("dbmate", path, FILE, "VERSION_name.sql",
+                                     lambda name, m: read_file(path, name, m["version"], m["description"]))
 
 
 def read_file(path: Path, name: str, version: str, description: str) -> SourceMigration:

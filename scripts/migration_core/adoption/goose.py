@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .source import (NotImported, SourceFolder, SourceMigration, bad_source, duplicate_version, list_source_files,
-                     read_source_text)
+from .source import SourceFolder, SourceMigration, bad_source, read_one_file_per_version, read_source_text
 
 FILE = re.compile(r"^(?P<version>\d+)_(?P<description>.*)\.(?P<ext>sql|go)$")
 ANNOTATION = re.compile(r"^--\s*\+goose\s+(?P<name>up|down|statementbegin|statementend|no\s+transaction|envsub\s+\w+)"
@@ -22,21 +21,10 @@ ANNOTATION = re.compile(r"^--\s*\+goose\s+(?P<name>up|down|statementbegin|statem
 
 def read_folder(path: Path) -> SourceFolder:
     """Read every goose SQL migration, in version order; Go migrations are reported, not written."""
-    found: dict[int, tuple[str, SourceMigration]] = {}
-    not_imported: list[NotImported] = []
-    for name in list_source_files(path):
-        match = FILE.match(name)
-        if not match:
-            not_imported.append(NotImported(name, "not a goose migration file (VERSION_name.sql)"))
-            continue
-        if match["ext"] == "go":
-            not_imported.append(NotImported(name, "Go migration: unsupported, rewrite it in SQL"))
-            continue
-        number = int(match["version"])
-        if number in found:
-            raise duplicate_version(match["version"], found[number][0], name)
-        found[number] = (name, read_file(path, name, str(number), match["description"]))
-    return SourceFolder("goose", path, [found[v][1] for v in sorted(found)], not_imported)
+    return read_one_file_per_version(
+        "goose", path, FILE, "VERSION_name.sql",
+        lambda name, m: read_file(path, name, str(int(m["version"])), m["description"]),
+        unsupported=lambda m: "Go migration: unsupported, rewrite it in SQL" if m["ext"] == "go" else None)
 
 
 def read_file(path: Path, name: str, version: str, description: str) -> SourceMigration:

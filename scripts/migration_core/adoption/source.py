@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,32 @@ def duplicate_version(version: str, first: str, second: str) -> UsageError:
     return UsageError(f"Two source migrations have version {version}: {first} and {second}.",
                       hint="The source tool would refuse them too; renumber one of them, then import again.",
                       code="version_collision")
+
+
+def read_one_file_per_version(tool: str, path: Path, file: re.Pattern[str], layout: str,
+                              read: Callable[[str, re.Match[str]], SourceMigration],
+                              unsupported: Callable[[re.Match[str]], str | None] = lambda match: None) -> SourceFolder:
+    """Read a folder of one file per migration named VERSION_description (dbmate, goose), in version order.
+
+    A name that does not match file is not a migration of this tool (layout says what is); unsupported(match)
+    says why a matching file is not imported either (None: it is); read(name, match) reads one that is.
+    """
+    found: dict[int, tuple[str, SourceMigration]] = {}
+    not_imported: list[NotImported] = []
+    for name in list_source_files(path):
+        match = file.match(name)
+        if match is None:
+            not_imported.append(NotImported(name, f"not a {tool} migration file ({layout})"))
+            continue
+        reason = unsupported(match)
+        if reason:
+            not_imported.append(NotImported(name, reason))
+            continue
+        number = int(match["version"])
+        if number in found:
+            raise duplicate_version(match["version"], found[number][0], name)
+        found[number] = (name, read(name, match))
+    return SourceFolder(tool, path, [found[v][1] for v in sorted(found)], not_imported)
 
 
 def read_folder(tool: str, path: Path) -> SourceFolder:

@@ -9,7 +9,6 @@ are asked to stop between migrations through a stop file (MIGRATIONS_STOP_FILE, 
 from __future__ import annotations
 
 import argparse
-import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import parsing
+from ..lock import handling_signals
 from .children import ChildOutcome, ProgressLine, run_child, run_each
 from .options import child_words, suggest_words
 from .plan import DEFAULT_PARALLEL, choose_targets
@@ -156,9 +156,5 @@ def stop_on_signal(file: Path) -> Iterator[StopRequest]:
         stop.signalled = True
         stop.request()
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling_signals(handle):
         yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
