@@ -5,6 +5,7 @@ Scripts call base_parser() and run(); run() is the only place that catches error
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -197,6 +198,10 @@ table_rows = bounded_int(0, MAX_TABLE_ROWS, "rows")
 
 def run(command: str, parser: ArgumentParser, action: Callable[[argparse.Namespace], Any]) -> int:
     """Parse arguments, run the action, print its result or error, and return the exit code."""
+    # One process per command, whose objects (files, statement trees, rows, findings) form no cycles: the cycle
+    # collector would only rescan them, more of them each time (lint of a 20,000-statement file: 3.1 s with it,
+    # 1.3 s without, the same memory).
+    gc.disable()
     as_json = "--json" in sys.argv[1:]
     parser.command, parser.as_json = command, as_json
     # DB_URL's password, and those of URLs given as arguments (--against, --scratch-url, also as --flag=URL)

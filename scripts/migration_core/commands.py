@@ -10,12 +10,14 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config, db, lock, parsing, planning, schema_check
 from .errors import Interrupted, MigrationError
-from .model import (SMALL_TABLE_ROWS, ForgetResult, Migration, PlanResult, RecordResult, RunOptions,
-                    SchemaDiffResult, SchemaRecordResult)
+from .model import SMALL_TABLE_ROWS, Migration, PlanResult, RunOptions
+
+if TYPE_CHECKING:  # imported where built: plan never builds one (see model.LATER)
+    from .model import ForgetResult, RecordResult, SchemaDiffResult, SchemaRecordResult
 
 T = TypeVar("T")
 READ_STATEMENT_TIMEOUT_MS = 60_000  # the tool's own catalog reads: generous, but never without end
@@ -130,6 +132,7 @@ def nothing_changed(signum: int) -> Interrupted:
 
 def schema_diff(against: str | None) -> SchemaDiffResult:
     """Compare the live schema with the last recorded snapshot, or with another database's live schema."""
+    from .model import SchemaDiffResult
     conn = db.connect(config.read_db_url(), read_only=True)
     with closing(conn), db.server_errors(conn, "reading the live schema"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
@@ -183,6 +186,7 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
 
     A dry run, as elsewhere, takes no lock and writes nothing.
     """
+    from .model import RecordResult
     migrations = parsing.load_migrations(migrations_dir)
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, f"recording the {action}"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
@@ -205,6 +209,7 @@ def record_without_running(migrations_dir: Path, action: str, version: str, lock
 
 def record_schema(lock_timeout_s: float, dry_run: bool = False) -> SchemaRecordResult:
     """After review, record the live schema as the reference of the drift check (ends `stale` and `drift`)."""
+    from .model import SchemaRecordResult
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, "recording the live schema"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)
         current = planning.compute_plan([], db.load_history(conn))
@@ -262,6 +267,7 @@ def forget_failed(migrations_dir: Path, version: str, lock_timeout_s: float, dry
     History stays append-only: the failed rows stay as they are, and plan stops listing them because a newer
     'forgotten' row of the version stands after them. A dry run, as elsewhere, takes no lock and writes nothing.
     """
+    from .model import ForgetResult
     migrations = parsing.load_migrations(migrations_dir)
     with locked_connection(lock_timeout_s, dry_run) as conn, db.server_errors(conn, "recording the forgotten attempt"):
         db.set_local_timeouts(conn, DEFAULT_READ_LOCK_TIMEOUT_MS, READ_STATEMENT_TIMEOUT_MS)

@@ -48,19 +48,24 @@ FROM {history} WHERE status <> 'superseded' ORDER BY id
 """
 # A success row steps aside for a new one of its pair only when the version's newest success is the other
 # direction (applied, then rolled back: it may be applied again). A version already applied (or already rolled back)
-# keeps its row, so the INSERT below hits the partial unique index: a double apply is refused, never recorded.
+# keeps its row, so the INSERT below hits the partial unique index: a double apply is refused, never recorded. A run
+# sends it only for a pair that had a success row in the history it read under the lock: without one there is
+# nothing to supersede, and a row written by hand since then is refused by the index as well.
 SUPERSEDE_SUCCESS = """
 UPDATE {history} SET status = 'superseded'
 WHERE version = %(version)s AND direction = %(direction)s AND status = 'success'
   AND (SELECT h.direction FROM {history} h WHERE h.version = %(version)s AND h.status = 'success'
        ORDER BY h.id DESC LIMIT 1) <> %(direction)s;
 """
-# The row is written only while the run still holds the runner lock (held by pid lock_pid on the lock connection):
-# no row at all means the lock was lost, and the caller rolls the migration back.
-LOCK_STILL_HELD = """
-EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND pid = %(lock_pid)s
-        AND classid = %(lock_classid)s AND objid = %(lock_objid)s AND objsubid = 1)
-"""
+# True while the run still holds the runner lock: the statements guarded by it write nothing once the lock is lost
+# (the success row fails instead, runner.py), and the caller rolls the migration back or sends nothing more. The
+# lock's transaction (lock.py) also holds the run key exclusively, so a try to share the key fails exactly while that
+# transaction lives; once it has ended (lock connection ended by anyone, idle timeout, network) the try succeeds, and
+# its shared lock goes with the statement's transaction. It never waits, costs less than a pg_locks read, and unlike
+# a pid check cannot be passed by a new session that got the old pid. The work connection's own locks never count;
+# only another session holding the key fools it: a migration that ends the lock connection and takes the key from a
+# third one (dblink), which could as well write the history directly. A sub-SELECT: tried once, not once per row.
+LOCK_STILL_HELD = " (SELECT NOT pg_catalog.pg_try_advisory_xact_lock_shared(%(run_key)s)) "
 # Baseline rows get distinct, ordered times (one microsecond apart), and an accepted checksum keeps the time of the
 # row it replaces, so the application order never changes.
 RECORD_NOTED_SUCCESS = """
@@ -92,7 +97,8 @@ WHERE COALESCE((SELECT h.direction FROM {history} h WHERE h.version = %(version)
 UPDATE_PROGRESS_UNGUARDED = "UPDATE {history} SET error_message = %s WHERE id = %s"
 UPDATE_PROGRESS = ("UPDATE {history} SET error_message = %(note)s WHERE id = %(id)s AND " + LOCK_STILL_HELD
                    + " RETURNING id")
-FINISH_PROGRESS = SUPERSEDE_SUCCESS + """
+# Sent after SUPERSEDE_SUCCESS when the history read under the lock has a success row of the pair (runner.py).
+FINISH_PROGRESS = """
 UPDATE {history} SET status = 'success', error_message = NULL, applied_at = pg_catalog.now()
 WHERE id = %(id)s AND """ + LOCK_STILL_HELD + " RETURNING id"
 # Everything a migration can leave in its session, undone before the tool writes its row or runs the next migration:

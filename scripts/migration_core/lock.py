@@ -3,10 +3,13 @@
 The lock lives on a connection of its own that never runs user SQL, so nothing in a migration can release it
 (pg_advisory_unlock_all, DISCARD ALL). It is a transaction-level advisory lock held in an open transaction: that
 holds in PgBouncer's transaction pooling too (the open transaction pins one server connection), where a
-session-level lock would be taken on one server connection and looked for on another.
+session-level lock would be taken on one server connection and looked for on another. The same transaction also
+holds an exclusive lock on a random key of its own run (the run key): the work connection checks that the lock is
+still held by trying to share that key (db.LOCK_STILL_HELD), which fails exactly while the lock's transaction lives.
 """
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 import time
@@ -28,6 +31,10 @@ TRY_LOCK = """
 SET LOCAL idle_in_transaction_session_timeout = 0;
 SELECT pg_catalog.pg_try_advisory_xact_lock(%s), pg_catalog.pg_backend_pid();
 """
+# The run key: taken in the runner lock's transaction, so it lives and ends with the lock (also behind a pooler, where
+# a session-level lock would stay on the pooled server connection after the run).
+TAKE_RUN_KEY = "SELECT pg_catalog.pg_try_advisory_xact_lock(%s)"
+RUN_KEY_TRIES = 8
 NO_TRANSACTION_TIMEOUT = "SET LOCAL transaction_timeout = 0;"  # PostgreSQL 17+: it would end the lock's transaction
 FIND_LOCK_HOLDER = """
 SELECT a.pid, a.application_name, a.client_addr::text, a.state, (pg_catalog.now() - a.xact_start)::text,
@@ -49,14 +56,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RunnerLock:
-    """The held lock: the server process holding it, and whether a pooler stands between us and the server."""
+    """The held lock: the server process holding it, whether a pooler stands between us and the server, and the
+    run key held with it."""
 
     pid: int
     behind_pooler: bool
+    run_key: int
 
     def guard(self) -> dict[str, int]:
         """Return the parameters of db.LOCK_STILL_HELD: history rows are written only while the lock is held."""
-        return {"lock_pid": self.pid, "lock_classid": LOCK_CLASSID, "lock_objid": LOCK_OBJID}
+        return {"run_key": self.run_key}
 
 
 @contextmanager
@@ -100,13 +109,31 @@ def runner_lock(lock_conn: Any, timeout_s: float, work_application_name: str | N
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.5)
     try:
-        yield RunnerLock(pid, behind_pooler=pid != lock_conn.get_backend_pid())
+        with lock_conn.cursor() as cur:
+            run_key = take_run_key(cur)
+        yield RunnerLock(pid, behind_pooler=pid != lock_conn.get_backend_pid(), run_key=run_key)
     finally:
         if not lock_conn.closed:
             try:
                 lock_conn.rollback()  # ends the transaction, and with it the lock
             except Exception:  # the lock connection died: the server released the lock already
                 pass
+
+
+def take_run_key(cur: Any) -> int:
+    """Take an exclusive lock on a fresh random key in the runner lock's transaction; return the key.
+
+    A key some other session happens to hold (1 in 2**64) is skipped for another one.
+    """
+    for _ in range(RUN_KEY_TRIES):
+        key = secrets.randbits(64) - (1 << 63)  # any bigint
+        if key != LOCK_KEY:
+            cur.execute(TAKE_RUN_KEY, (key,))
+            if cur.fetchone()[0]:
+                return key
+    raise Refused(f"Could not take a run key: {RUN_KEY_TRIES} random advisory lock keys were all held by other "
+                  "sessions.", code="lock_timeout", hint="Check what takes advisory locks on this database, "
+                                                         "then run the command again.")
 
 
 def describe_orphans(rows: list[tuple[Any, ...]]) -> str:

@@ -1,10 +1,16 @@
-"""Typed records shared by every layer: migrations, history rows, plans and results. Imports: stdlib only."""
+"""Typed records shared by every layer: migrations, history rows, plans and results. Imports: stdlib only (and
+results.py, the records plan never builds, on first use)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # at run time model.__getattr__ imports them on first use: plan never builds one
+    from .results import (ForgetResult, GenerateResult, RecordResult, RunResult, SchemaDiffResult,  # noqa: F401
+                          SchemaRecordResult, StepDone)
 
 Direction = Literal["up", "down"]
 # "forgotten": apply --forget-failed acknowledged the failed attempts before it of a version whose file is gone.
@@ -12,6 +18,16 @@ Status = Literal["success", "failed", "superseded", "forgotten"]
 # A live table with fewer rows is small: findings whose cost grows with the table drop to low on it (issue 10,
 # risk.live.is_small; --small-table-rows N).
 SMALL_TABLE_ROWS = 10_000
+LATER = ("StepDone", "RecordResult", "SchemaDiffResult", "SchemaRecordResult", "RunResult", "ForgetResult",
+         "GenerateResult")  # the records in results.py
+
+
+def __getattr__(name: str) -> Any:
+    """Return a record of results.py, importing that module on first use (PEP 562)."""
+    if name not in LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import results
+    return getattr(results, name)
 
 
 @dataclass(frozen=True)
@@ -20,7 +36,7 @@ class Migration:
 
     version: str            # file name without .sql: the only meaning of "version" anywhere
     name: str               # from "-- MIGRATION:" or the description part of the file name
-    path: Path
+    location: str           # the file's path as text; .path is the Path, made on first use
     up_sql: str
     up_line: int            # file line on which up_sql starts, to place server errors
     down_sql: str | None    # None means irreversible
@@ -37,6 +53,11 @@ class Migration:
     @property
     def reversible(self) -> bool:
         return self.down_sql is not None
+
+    @cached_property
+    def path(self) -> Path:
+        """Return the file's path (made on first use: plan loads a thousand files and names few of them)."""
+        return Path(self.location)
 
     def noop(self, direction: Direction) -> str | None:
         """Return the reason when that section is a recorded no-op, else None."""
@@ -109,16 +130,9 @@ class Step:
 
 
 @dataclass(frozen=True)
-class StepDone:
-    version: str
-    name: str
-    direction: Direction
-    duration_ms: float
-    notices: tuple[str, ...] = ()    # RAISE NOTICE / WARNING messages the migration sent
-
-
-@dataclass(frozen=True)
 class StepFailed:
+    """One migration that failed in one direction: the server's error and where in the file it happened."""
+
     version: str
     name: str
     direction: Direction
@@ -173,34 +187,9 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
-class RecordResult:
-    """Versions recorded as applied without running them: a baseline, or an accepted checksum change."""
-
-    action: Literal["baseline", "accept_checksum"]
-    versions: list[str]
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class SchemaDiffResult:
-    """Differences between the live schema and a reference: the last snapshot or another database."""
-
-    reference: str          # "last recorded snapshot" or the other database's host/db (never its password)
-    changes: list[Any]      # schema_diff.SchemaChange
-    status: str             # clean, drift, no_snapshot, stale
-
-
-@dataclass(frozen=True)
-class SchemaRecordResult:
-    """The live schema recorded as the drift check's reference, after review (apply --record-schema)."""
-
-    previous_status: str    # what the check said before: clean, drift, stale, no_snapshot
-    changes: list[Any]      # schema_diff.SchemaChange: what the new reference accepts
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
 class PlanResult:
+    """What plan found: the plan, its id, the risks of the pending migrations and the live-schema check."""
+
     plan: Plan
     migrations_dir: Path
     plan_id: str
@@ -213,24 +202,6 @@ class PlanResult:
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What apply or rollback did (or, with dry_run, would do)."""
-
-    command: Literal["apply", "rollback"]
-    steps: list[Step]
-    done: list[StepDone]
-    failed: StepFailed | None
-    dry_run: bool
-    plan_id: str
-    risks: dict[str, Any] = field(default_factory=dict)     # version -> risk_report.MigrationRisk of each step
-    would_refuse: dict[str, Any] | None = None                # dry run: the refusal the real run would meet
-    invocation: tuple[str, ...] = ()     # options a suggested command repeats (argv words): see output.invocation
-    elapsed_ms: float | None = None      # real run: from taking the lock to the last step's end
-    now_at: str | None = None            # real run: the newest applied version afterwards (None: none applied)
-    retried: list[str] | None = None     # --plan-id of a plan already run to the end: its versions; nothing ran
-
-
-@dataclass(frozen=True)
 class StepEvent:
     """Progress of a run: step `index` of `total` starts (outcome None) or has ended (its StepDone/StepFailed)."""
 
@@ -238,19 +209,3 @@ class StepEvent:
     index: int
     total: int
     outcome: StepDone | StepFailed | None = None
-
-
-@dataclass(frozen=True)
-class ForgetResult:
-    """apply --forget-failed: the failed attempts acknowledged for a version whose file no longer exists."""
-
-    version: str
-    forgotten: list[int]        # ids of the failed rows acknowledged
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class GenerateResult:
-    path: Path
-    version: str
-    reversible: bool | None     # None: an unfilled template

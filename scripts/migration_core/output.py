@@ -9,17 +9,20 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MigrationError, MigrationFailed, Refused
-from .model import (ForgetResult, GenerateResult, HistoryRow, Migration, PlanResult, RecordResult, RunResult,
-                    SchemaDiffResult, SchemaRecordResult, Step, StepEvent, StepFailed)
+from .model import HistoryRow, Migration, PlanResult, Step, StepEvent, StepFailed
+
+if TYPE_CHECKING:  # the other results are imported where rendered: plan never builds one (see model.LATER)
+    from .model import (ForgetResult, GenerateResult, RecordResult, RunResult, SchemaDiffResult,
+                        SchemaRecordResult)
+    # Plus risk.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
+    Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | \
+        ForgetResult | Any
 
 SCHEMA_VERSION = 1
 RUN_KEYS = {"apply": "applied", "rollback": "rolled_back"}
-# Plus risk.LintResult and verify.VerifyResult, whose modules render them (see extension_renderers).
-Result = PlanResult | RunResult | GenerateResult | RecordResult | SchemaDiffResult | SchemaRecordResult | \
-    ForgetResult | Any
 SCRIPT_FILES = {"plan": "plan_migrations.py", "apply": "apply_migrations.py", "rollback": "rollback_migrations.py",
                 "lint": "lint_migrations.py", "verify": "verify_migrations.py", "generate": "generate_migration.py"}
 GATE = "medium"    # apply's default --max-risk: plan offers no run command for findings above it
@@ -53,8 +56,7 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
     """Return (error, json, human) renderers of a lint or verify result, or None for the core results."""
-    if isinstance(result, (PlanResult, RunResult, GenerateResult, RecordResult, SchemaDiffResult, SchemaRecordResult,
-                           ForgetResult)):
+    if isinstance(result, PlanResult) or isinstance(result, other_core_results()):
         return None
     # Imported on demand: their modules pull in the risk rules and snapshot code, which plan and apply start-up
     # need not pay for (issue 2's speed targets).
@@ -72,16 +74,18 @@ def extension_renderers(result: Result) -> tuple[Any, Any, Any] | None:
     return None
 
 
+def other_core_results() -> tuple[type, ...]:
+    """Return the core result types but PlanResult (imported here: plan never builds one, see model.LATER)."""
+    from .model import (ForgetResult, GenerateResult, RecordResult, RunResult, SchemaDiffResult,
+                        SchemaRecordResult)
+    return RunResult, GenerateResult, RecordResult, SchemaDiffResult, SchemaRecordResult, ForgetResult
+
+
 def run_error(result: Result) -> MigrationError | None:
     """Return the error a finished result stands for (drift found by plan, a failed migration), if any."""
     extension = extension_renderers(result)
     if extension:
         return extension[0](result)
-    if isinstance(result, RunResult) and result.failed:
-        return failure_error(result.failed, result.invocation)
-    if isinstance(result, SchemaDiffResult) and result.changes:
-        return Refused(f"The schemas differ: {len(result.changes)} difference(s) from {result.reference}.",
-                       code="schema_drift", hint="Capture each intended change in a migration; undo the others.")
     if isinstance(result, PlanResult) and result.schema and result.schema.status == "drift" \
             and not result.plan.blocked:
         return Refused(f"The live schema changed outside the migrations: {len(result.schema.changes)} difference(s);"
@@ -93,6 +97,14 @@ def run_error(result: Result) -> MigrationError | None:
         return Refused("Applied migrations differ from the files: apply and rollback will refuse.",
                               code=code, hint="Restore the applied files from version control; never edit an "
                                               f"applied migration, write a new one instead{edited}.")
+    if isinstance(result, PlanResult):
+        return None
+    from .model import RunResult, SchemaDiffResult
+    if isinstance(result, RunResult) and result.failed:
+        return failure_error(result.failed, result.invocation)
+    if isinstance(result, SchemaDiffResult) and result.changes:
+        return Refused(f"The schemas differ: {len(result.changes)} difference(s) from {result.reference}.",
+                       code="schema_drift", hint="Capture each intended change in a migration; undo the others.")
     return None
 
 
@@ -250,6 +262,7 @@ def json_payload(result: Result) -> dict[str, Any]:
                 "invalid_indexes": result.invalid_indexes,
                 "failed": [row_json(r) | {"direction": r.direction, "error_message": r.error_message}
                            for r in p.failed]}
+    from .model import ForgetResult, RecordResult, RunResult, SchemaDiffResult, SchemaRecordResult
     if isinstance(result, RunResult):
         key = RUN_KEYS[result.command]
         payload: dict[str, Any] = {
@@ -322,6 +335,7 @@ def to_human(command: str, result: Result) -> str:
         return extension[2](result)
     if isinstance(result, PlanResult):
         return human_plan(result)
+    from .model import ForgetResult, RecordResult, RunResult, SchemaDiffResult, SchemaRecordResult
     if isinstance(result, RunResult):
         return human_run(result)
     if isinstance(result, SchemaDiffResult):

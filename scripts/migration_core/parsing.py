@@ -4,31 +4,56 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 from .errors import InvalidMigrationFile, UsageError
 from .model import Migration
 
 FILE_NAME = re.compile(r"^(?P<stamp>\d{8}_\d{6})_(?P<description>[a-z0-9_]+)\.sql$", re.ASCII)
-NAME = re.compile(r"^[a-z0-9_]+$")
 MAX_VERSION_LENGTH = 64  # the history table's version is VARCHAR(64)
-MARKER = re.compile(r"^[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
-                    re.IGNORECASE | re.MULTILINE | re.ASCII)
-NAME_HEADER = re.compile(r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE | re.ASCII)
-SETTING = re.compile(r"^\s*--\s*(?P<key>transaction|lock_timeout|statement_timeout)\s*:\s*(?P<value>.*?)\s*$",
-                     re.IGNORECASE | re.ASCII)
-# ASCII only: under Unicode case folding "ſ" (long s) would match "s" and "٣" would count as a digit.
-DURATION = re.compile(r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNORECASE | re.ASCII)
+READ_CHUNK = 1 << 20
+# The direction marker, run over "\n" + text: a leading literal lets the regex engine jump from line break to line
+# break instead of trying every position; a match starts at the line break before its line, i.e. at the line's
+# offset in text. (MARKER below is the same pattern for a text on its own.)
+MARKER_AFTER_BREAK = re.compile(r"\n[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
+                                re.IGNORECASE | re.MULTILINE | re.ASCII)
 MAX_TIMEOUT_MS = 2_147_483_647  # lock_timeout and statement_timeout are int4 milliseconds
 UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
-# A section holding only comments, one of them "-- noop: REASON", runs nothing and is recorded like any other: the
-# explicit form of golang-migrate's empty down file (an empty down section here means irreversible).
-NOOP = re.compile(r"^[^\S\n]*--[^\S\n]*noop[^\S\n]*:(?P<reason>[^\n]*)$", re.IGNORECASE | re.MULTILINE | re.ASCII)
-# Control characters (C0, DEL and C1) but tab and line feed; a carriage return is a line break, normalised first.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The patterns most files never need, compiled on first use (pattern(), or parsing.NAME and the like from outside):
+# compiling them all costs about 2 ms, a good part of this module's import, on every run of every command.
+PATTERNS: dict[str, tuple[str, int]] = {
+    "NAME": (r"^[a-z0-9_]+$", 0),
+    "MARKER": (r"^[^\S\n]*--[^\S\n]*direction[^\S\n]*:[^\S\n]*(?P<value>[^\n]*?)[^\S\n]*$",
+               re.IGNORECASE | re.MULTILINE | re.ASCII),
+    "NAME_HEADER": (r"^\s*--\s*migration\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE | re.ASCII),
+    "SETTING": (r"^\s*--\s*(?P<key>transaction|lock_timeout|statement_timeout)\s*:\s*(?P<value>.*?)\s*$",
+                re.IGNORECASE | re.ASCII),
+    # ASCII only: under Unicode case folding "ſ" (long s) would match "s" and "٣" would count as a digit.
+    "DURATION": (r"^(?P<number>\d+)\s*(?P<unit>ms|s|min|h|d)?$", re.IGNORECASE | re.ASCII),
+    "COMMENTS": (r"/\*.*?\*/|--[^\n]*", re.DOTALL),
+    # A section holding only comments, one of them "-- noop: REASON", runs nothing and is recorded like any other:
+    # the explicit form of golang-migrate's empty down file (an empty down section here means irreversible).
+    "NOOP": (r"^[^\S\n]*--[^\S\n]*noop[^\S\n]*:(?P<reason>[^\n]*)$", re.IGNORECASE | re.MULTILINE | re.ASCII),
+    # Control characters (C0, DEL and C1) but tab and line feed; a carriage return is a line break, normalised first.
+    "CONTROL": (r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", 0),
+}
+CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f])  # CONTROL in ASCII text (C1 is not ASCII)
 C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC "
             "FS GS RS US").split()
+
+
+@cache
+def pattern(name: str) -> re.Pattern[str]:
+    """Return one of PATTERNS, compiled once."""
+    return re.compile(*PATTERNS[name])
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    """Return a pattern of PATTERNS as a module attribute (parsing.MARKER), compiling it on first use."""
+    if name not in PATTERNS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return pattern(name)
 
 
 def compute_checksum(sql_text: str) -> str:
@@ -50,6 +75,13 @@ def list_migration_files(migrations_dir: Path) -> list[Path]:
 
 def listed_files(migrations_dir: Path) -> tuple[list[Path], list[InvalidMigrationFile]]:
     """Return the well-named migration files in version order, and the problem of every other *.sql entry."""
+    names, problems = listed_names(migrations_dir)
+    return [migrations_dir / name for name, _ in names], problems
+
+
+def listed_names(migrations_dir: Path) -> tuple[list[tuple[str, re.Match[str]]], list[InvalidMigrationFile]]:
+    """Return the name and name match of each well-named migration file in version order, and the problem of
+    every other *.sql entry."""
     if not migrations_dir.is_dir():
         raise UsageError(f"Migrations directory {migrations_dir} does not exist.",
                          hint="Pass --migrations-dir DIR, or create one with "
@@ -59,20 +91,26 @@ def listed_files(migrations_dir: Path) -> tuple[list[Path], list[InvalidMigratio
     with os.scandir(migrations_dir) as entries:
         found = sorted(((e.name, entry_problem(e)) for e in entries if e.name.lower().endswith(".sql")),
                        key=lambda pair: pair[0])
-    problems, files = [], []
+    prefix = child_prefix(migrations_dir)
+    problems, names = [], []
     for name, problem in found:
         if problem:  # named like a migration: skipping it would silently leave a migration out
-            problems.append(InvalidMigrationFile(f"{migrations_dir / name}: {problem}.",
+            problems.append(InvalidMigrationFile(f"{prefix}{name}: {problem}.",
                                                  hint="Every *.sql entry of the migrations directory must be a "
                                                       "migration file (or a symbolic link to one): fix it, or move "
                                                       "it elsewhere."))
             continue
         try:
-            check_file_name(migrations_dir / name)
-            files.append(migrations_dir / name)
+            names.append((name, match_file_name(prefix + name, name, name[:-4])))
         except InvalidMigrationFile as err:
             problems.append(err)
-    return files, problems
+    return names, problems
+
+
+def child_prefix(migrations_dir: Path) -> str:
+    """Return the text that str(migrations_dir / name) puts before a plain file name ("" for ".", "/" for "/"):
+    one Path per directory instead of one per file, and the messages read exactly as before."""
+    return str(migrations_dir / "_")[:-1]
 
 
 def invalid_files(problems: list[InvalidMigrationFile]) -> InvalidMigrationFile:
@@ -100,11 +138,12 @@ def entry_problem(entry: os.DirEntry[str]) -> str | None:
 
 def load_migrations(migrations_dir: Path) -> list[Migration]:
     """Parse every migration file in version order; every invalid file is reported, all in one error."""
-    files, problems = listed_files(migrations_dir)
+    names, problems = listed_names(migrations_dir)
+    prefix = child_prefix(migrations_dir)
     migrations = []
-    for path in files:
+    for name, match in names:
         try:
-            migrations.append(parse_migration_file(path))
+            migrations.append(read_migration(prefix + name, name[:-4], match["description"]))
         except InvalidMigrationFile as err:
             problems.append(err)
     if problems:
@@ -114,14 +153,19 @@ def load_migrations(migrations_dir: Path) -> list[Migration]:
 
 def check_file_name(path: Path) -> re.Match[str]:
     """Return the name match of a migration file, or raise naming the rule it breaks."""
-    match = FILE_NAME.match(path.name)
+    return match_file_name(str(path), path.name, path.stem)
+
+
+def match_file_name(where: str, name: str, version: str) -> re.Match[str]:
+    """Return the match of a file name (version: the name without .sql), or raise naming the rule it breaks."""
+    match = FILE_NAME.match(name)
     if not match:
         raise InvalidMigrationFile(
-            f"{path}: file name does not match YYYYMMDD_HHMMSS_description.sql (description: a-z, 0-9, _).",
+            f"{where}: file name does not match YYYYMMDD_HHMMSS_description.sql (description: a-z, 0-9, _).",
             hint="Rename the file, or create migrations with python scripts/generate_migration.py --name NAME.")
-    if len(path.stem) > MAX_VERSION_LENGTH:
+    if len(version) > MAX_VERSION_LENGTH:
         raise InvalidMigrationFile(
-            f"{path}: version is {len(path.stem)} characters; at most {MAX_VERSION_LENGTH} fit in the history table.",
+            f"{where}: version is {len(version)} characters; at most {MAX_VERSION_LENGTH} fit in the history table.",
             hint="Shorten the description part of the file name.")
     return match
 
@@ -129,110 +173,146 @@ def check_file_name(path: Path) -> re.Match[str]:
 def parse_migration_file(path: Path) -> Migration:
     """Read and parse one migration file."""
     match = check_file_name(path)
+    return read_migration(str(path), path.stem, match["description"])
+
+
+def read_migration(where: str, version: str, default_name: str) -> Migration:
+    """Read and parse the migration file at `where` (its path as text) with a well-formed name."""
     try:
-        raw = path.read_bytes()
+        raw = read_file(where)
     except OSError as err:
-        raise InvalidMigrationFile(f"{path}: cannot be read ({err.strerror}).",
+        raise InvalidMigrationFile(f"{where}: cannot be read ({err.strerror}).",
                                    hint="Make the file readable by the user running the tool.") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise InvalidMigrationFile(f"{path}:{line}: file is not valid UTF-8 (byte {err.start}).",
+        raise InvalidMigrationFile(f"{where}:{line}: file is not valid UTF-8 (byte {err.start}).",
                                    hint="Save the file as UTF-8.") from None
-    return parse_migration_text(text.removeprefix("\ufeff"), path, match["description"])
+    if text.startswith("\ufeff"):
+        text, raw = text[1:], raw[3:]
+    if "\r" in text:  # the checksum is over the normalised text
+        text, raw = normalise_newlines(text), b""
+    return parse_sections(text, where, version, default_name, raw)
+
+
+def read_file(where: str) -> bytes:
+    """Return a file's bytes through os.read: open() builds a buffered file object, which costs more than the
+    read itself for a small file (and plan reads every file on each run)."""
+    fd = os.open(where, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        data = os.read(fd, os.fstat(fd).st_size + 1)  # a regular file whole, in one read
+        more = os.read(fd, READ_CHUNK)  # empty at the end of the file: the usual case
+        if not more:
+            return data
+        chunks = [data, more]  # the file grew since fstat
+        while more:
+            more = os.read(fd, READ_CHUNK)
+            chunks.append(more)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def parse_migration_text(text: str, path: Path, default_name: str) -> Migration:
     """Split a migration's text into its up and down sections (the design's section rules)."""
-    text = normalise_newlines(text)
-    check_characters(text, path)
+    return parse_sections(normalise_newlines(text), str(path), path.stem, default_name, b"")
+
+
+def parse_sections(text: str, where: str, version: str, default_name: str, encoded: bytes) -> Migration:
+    """Parse normalised text (encoded: the same text as UTF-8, or b"" to encode it here for the checksum)."""
+    if not (encoded and encoded.isascii() and len(encoded.translate(None, CONTROL_BYTES)) == len(encoded)):
+        check_characters(text, where)  # the byte test above is the same test, several times faster
     lines = text.split("\n")
     sections: dict[str, tuple[int, int]] = {}  # direction -> (marker line index, end index)
     current: str | None = None
-    for marker in MARKER.finditer(text):  # one regex pass over the text: plan parses every file on each run
+    for marker in MARKER_AFTER_BREAK.finditer("\n" + text):  # one regex pass: plan parses every file on each run
         index = text.count("\n", 0, marker.start())
-        current = open_section(marker["value"].lower(), sections, current, path, index + 1)
+        current = open_section(marker["value"].lower(), sections, current, where, index + 1)
         if current == "down" and "up" in sections:
             sections["up"] = (sections["up"][0], index)  # up runs to the down marker
         sections[current] = (index, len(lines))
-    header = lines[: min((start for start, _ in sections.values()), default=len(lines))]
-    check_header(header, path)
-    name = next((m["value"] for m in map(NAME_HEADER.match, header) if m and m["value"]), default_name)
-    settings = read_settings(header, path)
+    header = lines[:next(iter(sections.values()))[0]] if sections else lines  # up to the first marker
+    settings: dict[str, object] = {}
+    name = default_name
+    if header:  # most files start with their marker: nothing to check or read
+        check_header(header, where)
+        name = header_name(header, default_name)
+        settings = read_settings(header, where)
     if "up" not in sections:
-        raise InvalidMigrationFile(f"{path}:1: no '-- DIRECTION: up' section.",
+        raise InvalidMigrationFile(f"{where}:1: no '-- DIRECTION: up' section.",
                                    hint="Add a line '-- DIRECTION: up' before the forward SQL.")
     up_sql, up_line = section_text(lines, *sections["up"])
-    up_noop = noop_reason(up_sql, path, up_line)
+    up_noop = noop_reason(up_sql, where, up_line)
     if up_noop is None and not has_sql(up_sql):
-        raise InvalidMigrationFile(f"{path}:{sections['up'][0] + 1}: the up section is empty.",
+        raise InvalidMigrationFile(f"{where}:{sections['up'][0] + 1}: the up section is empty.",
                                    hint="Write the forward SQL under '-- DIRECTION: up', or, for a migration that "
                                         "is kept but does nothing, a line '-- noop: REASON'.")
     down_sql, down_line = section_text(lines, *sections["down"]) if "down" in sections else (None, 0)
-    down_noop = None if down_sql is None else noop_reason(down_sql, path, down_line)
+    down_noop = None if down_sql is None else noop_reason(down_sql, where, down_line)
     if down_sql is not None and down_noop is None and not has_sql(down_sql):
         down_sql = None  # an empty down section means irreversible
-    return Migration(version=path.stem, name=name, path=path, up_sql=up_sql, up_line=up_line,
-                     down_sql=down_sql, down_line=down_line, checksum=compute_checksum(text), up_noop=up_noop,
+    checksum = hashlib.sha256(encoded or text.encode("utf-8")).hexdigest()
+    return Migration(version=version, name=name, location=where, up_sql=up_sql, up_line=up_line,
+                     down_sql=down_sql, down_line=down_line, checksum=checksum, up_noop=up_noop,
                      down_noop=down_noop, **settings)
 
 
-def noop_reason(section: str, path: Path, first_line: int) -> str | None:
+def noop_reason(section: str, where: str, first_line: int) -> str | None:
     """Return the reason of a '-- noop: REASON' section (comments only), None for any other; refuse a noop line
     without a reason, or beside SQL (the reader could not tell which of the two is meant)."""
-    found = list(NOOP.finditer(section))
+    found = list(pattern("NOOP").finditer(section)) if "--" in section else []  # no comment, no noop line: skip the regex
     if not found:
         return None
     line = first_line + section.count("\n", 0, found[0].start())
     if has_sql(section):
-        raise InvalidMigrationFile(f"{path}:{line}: '-- noop:' in a section that holds SQL.",
+        raise InvalidMigrationFile(f"{where}:{line}: '-- noop:' in a section that holds SQL.",
                                    hint="A no-op section holds only comments: remove the SQL or the '-- noop:' line.")
     reasons = [m["reason"].strip() for m in found if m["reason"].strip()]
     if not reasons:
-        raise InvalidMigrationFile(f"{path}:{line}: '-- noop:' without a reason.",
+        raise InvalidMigrationFile(f"{where}:{line}: '-- noop:' without a reason.",
                                    hint="Say why the section does nothing, e.g. '-- noop: the data fix was "
                                         "already applied by hand'.")
     return "; ".join(reasons)
 
 
 def open_section(direction: str, sections: dict[str, tuple[int, int]], current: str | None,
-                 path: Path, line_no: int) -> str:
+                 where: str, line_no: int) -> str:
     """Check a direction marker against the ones seen so far and return the section it opens."""
     if direction not in ("up", "down"):
-        raise InvalidMigrationFile(f"{path}:{line_no}: unknown direction {direction!r}; use 'up' or 'down'.",
+        raise InvalidMigrationFile(f"{where}:{line_no}: unknown direction {direction!r}; use 'up' or 'down'.",
                                    hint="Write '-- DIRECTION: up' or '-- DIRECTION: down'.")
     if direction in sections:
-        raise InvalidMigrationFile(f"{path}:{line_no}: repeated '-- DIRECTION: {direction}' section.",
+        raise InvalidMigrationFile(f"{where}:{line_no}: repeated '-- DIRECTION: {direction}' section.",
                                    hint="Keep one up section and at most one down section.")
     if direction == "up" and current == "down":
-        raise InvalidMigrationFile(f"{path}:{line_no}: up section after the down section.",
+        raise InvalidMigrationFile(f"{where}:{line_no}: up section after the down section.",
                                    hint="Put the up section first, then the down section.")
     return direction
 
 
-def read_settings(header: list[str], path: Path) -> dict[str, object]:
+def read_settings(header: list[str], where: str) -> dict[str, object]:
     """Read the header's TRANSACTION, LOCK_TIMEOUT and STATEMENT_TIMEOUT lines (issue 6)."""
     settings: dict[str, object] = {}
     for index, line in enumerate(header):
-        match = SETTING.match(line)
+        match = pattern("SETTING").match(line)
         if not match:
             continue
         key, value = match["key"].lower(), match["value"]
         if key == "transaction":
             if value.lower() != "none":
-                raise InvalidMigrationFile(f"{path}:{index + 1}: unknown TRANSACTION mode {value!r}.",
+                raise InvalidMigrationFile(f"{where}:{index + 1}: unknown TRANSACTION mode {value!r}.",
                                            hint="The only mode is '-- TRANSACTION: none'; omit the line for the "
                                                 "default (one transaction).")
             settings["transactional"] = False
         else:
-            settings[f"{key}_ms"] = parse_duration(value, f"{path}:{index + 1}")
+            settings[f"{key}_ms"] = parse_duration(value, f"{where}:{index + 1}")
     return settings
 
 
 def parse_duration(value: str, where: str) -> int:
     """Return milliseconds from a PostgreSQL-style duration: 500ms, 5s, 10min, 1h, 1d (bare numbers are ms)."""
-    match = DURATION.match(value.strip())
+    match = pattern("DURATION").match(value.strip())
     if not match:
         raise InvalidMigrationFile(f"{where}: invalid duration {value!r}.",
                                    hint="Write a number with a unit: 500ms, 5s, 10min, 1h (0 turns the timeout off).")
@@ -243,12 +323,24 @@ def parse_duration(value: str, where: str) -> int:
     return milliseconds
 
 
-def check_header(header: list[str], path: Path) -> None:
+def header_name(header: list[str], default_name: str) -> str:
+    """Return the name of the first non-empty '-- MIGRATION: NAME' line of the header, else default_name."""
+    name_header = pattern("NAME_HEADER")
+    for line in header:
+        match = name_header.match(line)
+        if match and match["value"]:
+            return match["value"]
+    return default_name
+
+
+def check_header(header: list[str], where: str) -> None:
     """Allow only blank lines and comments (-- or /* */, over several lines too) before the first marker."""
-    text = COMMENTS.sub(lambda m: "\n" * m.group().count("\n"), "\n".join(header))
+    if all(line.lstrip().startswith("--") or not line.strip() for line in header):
+        return  # blank lines and line comments only (a "/*" inside a line comment opens nothing): no SQL
+    text = pattern("COMMENTS").sub(lambda m: "\n" * m.group().count("\n"), "\n".join(header))
     for index, line in enumerate(text.split("\n")):
         if line.strip():
-            raise InvalidMigrationFile(f"{path}:{index + 1}: SQL before the first '-- DIRECTION:' marker.",
+            raise InvalidMigrationFile(f"{where}:{index + 1}: SQL before the first '-- DIRECTION:' marker.",
                                        hint="Move it under '-- DIRECTION: up' or remove it.")
 
 
@@ -260,20 +352,20 @@ def section_text(lines: list[str], marker_index: int, end_index: int) -> tuple[s
     return "\n".join(lines[start:end_index]).rstrip() + "\n", start + 1
 
 
-def check_characters(text: str, path: Path) -> None:
+def check_characters(text: str, where: str) -> None:
     """Refuse control characters other than tab and newline: the server must run exactly the SQL a reviewer saw.
 
     A NUL ends the C string the driver sends, so everything after it would be silently dropped; the others are
     invisible in most editors and diffs.
     """
-    found = CONTROL.search(text)
+    found = pattern("CONTROL").search(text)
     if found:
         code = ord(found.group())
         name = C0_NAMES[code] if code < 32 else "DEL" if code == 127 else "C1 control"
         line = text.count("\n", 0, found.start()) + 1
         column = found.start() - text.rfind("\n", 0, found.start())
         raise InvalidMigrationFile(
-            f"{path}:{line}: control character U+{code:04X} ({name}) at column {column}; a migration file may hold "
+            f"{where}:{line}: control character U+{code:04X} ({name}) at column {column}; a migration file may hold "
             "no control characters but tab and line breaks.",
             hint="Remove it (editors often hide it). To put such a character into data, write an escape, "
                  "e.g. E'\\x07' or chr(7).")
@@ -281,12 +373,15 @@ def check_characters(text: str, path: Path) -> None:
 
 def has_sql(text: str) -> bool:
     """Return whether the text holds anything but comments and whitespace."""
-    return bool(COMMENTS.sub("", text).strip())
+    stripped = text.lstrip()
+    if stripped[:1] not in ("-", "/"):  # no comment can start before the first visible character
+        return bool(stripped)
+    return bool(pattern("COMMENTS").sub("", text).strip())
 
 
 def check_name(name: str) -> str:
     """Validate a migration description given on the command line."""
-    if not NAME.match(name or ""):
+    if not pattern("NAME").match(name or ""):
         raise UsageError(f"Invalid migration name {name!r}: use lowercase letters, digits and underscores only.",
                          hint="For example: --name add_user_status_column", code="bad_name")
     return name

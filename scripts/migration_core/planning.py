@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+from json.encoder import encode_basestring_ascii as quote_json  # what json.dumps uses for a str (ensure_ascii)
 
 from .errors import Refused, UsageError
 from .model import Drift, HistoryRow, Migration, Plan, Step
@@ -159,8 +160,11 @@ def plan_id_of(command: str, applied: list[HistoryRow], steps: list[list[str]], 
 
 
 def applied_entry(row: HistoryRow) -> str:
-    """Return the JSON of one applied row as the plan id hashes it."""
-    return json.dumps([row.version, row.checksum])
+    """Return the JSON of one applied row as the plan id hashes it: json.dumps([version, checksum])."""
+    version, checksum = row.version, row.checksum
+    if type(version) is str and type(checksum) is str:  # json's own string encoder, without a dumps per row
+        return f"[{quote_json(version)}, {quote_json(checksum)}]"
+    return json.dumps([version, checksum])
 
 
 def finish_plan_id(applied_digest: hashlib._Hash, command: str, step_entries: list[str], target: str | None) -> str:

@@ -28,36 +28,37 @@ TOOL_STATEMENT_MS = 60_000
 SET_TIMEOUTS = "SET lock_timeout = {lock}; SET statement_timeout = {statement}"
 RESET_TIMEOUTS = "RESET lock_timeout; RESET statement_timeout"
 Stop = Callable[[], bool]
-# The success row and the COMMIT in one round trip. The row is written only while the run holds its lock; with no
-# row written the cast fails (at run time: it depends on the count), so the COMMIT after it never runs and the
-# migration is rolled back, as when the row was checked apart.
+# The success row and the COMMIT in one round trip. The row is written only while the run holds its lock; without
+# it the status is a cast that fails (at run time: it depends on the guard's answer), so the COMMIT after it never
+# runs and the migration is rolled back, as when the row was checked apart. Preceded by SUPERSEDE_SUCCESS only when
+# the history read under the lock has a success row of the pair.
 LOCK_LOST_MARK = "runner lock not held"
 INVALID_TEXT = "22P02"
-RECORD_SUCCESS_AND_COMMIT = SUPERSEDE_SUCCESS + """
-WITH written AS (
-  INSERT INTO {history} (version, name, checksum, direction, status)
-  SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s, 'success' WHERE """ + LOCK_STILL_HELD + """ RETURNING id)
-SELECT CASE WHEN pg_catalog.count(*) = 1 THEN 0
-            ELSE (pg_catalog.count(*)::text || ' rows: """ + LOCK_LOST_MARK + """')::integer END FROM written;
+RECORD_SUCCESS_AND_COMMIT = """
+INSERT INTO {history} (version, name, checksum, direction, status)
+SELECT %(version)s, %(name)s, %(checksum)s, %(direction)s,
+       CASE WHEN held THEN 'success' ELSE (held::text || ': """ + LOCK_LOST_MARK + """')::integer::text END
+FROM (SELECT """ + LOCK_STILL_HELD + """ AS held) AS guard;
 COMMIT;
 """
 
 
 def run_step(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement], lock: RunnerLock,
-             stop: Stop = lambda: False) -> StepDone | StepFailed:
+             stop: Stop = lambda: False, *, supersede: bool) -> StepDone | StepFailed:
     """Run one migration section; on failure it is rolled back (or reported part way) and recorded.
 
-    stop() says a signal arrived: no retry starts after it.
+    stop() says a signal arrived: no retry starts after it. supersede: the history read under the lock has a
+    success row of this version and direction, which the new one may replace (db.SUPERSEDE_SUCCESS).
     """
     started = time.perf_counter()
     take_notices(conn)
     if step.migration.transactional or not statements:  # a '-- noop:' section: its success row, in a transaction
         failure = with_lock_retries(conn, settings, statements, stop,
-                                    lambda: run_in_transaction(conn, step, settings, lock))
+                                    lambda: run_in_transaction(conn, step, settings, lock, supersede))
         if failure:
             record_failure(conn, history_row(step), failure.describe())
     else:
-        failure = run_statement_by_statement(conn, step, settings, statements, lock, stop)
+        failure = run_statement_by_statement(conn, step, settings, statements, lock, stop, supersede)
     notices = tuple(take_notices(conn))
     if failure:
         return replace(failure, notices=notices)
@@ -70,7 +71,8 @@ def history_row(step: Step) -> dict[str, str]:
     return {"version": m.version, "name": m.name, "checksum": m.checksum, "direction": step.direction}
 
 
-def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock: RunnerLock) -> StepFailed | None:
+def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock: RunnerLock,
+                       supersede: bool) -> StepFailed | None:
     """Run the section, reset the session, and write the success row, all in one transaction.
 
     Two round trips: BEGIN, the timeouts and the SQL; then the reset, the row and COMMIT (psycopg2's own BEGIN and
@@ -92,7 +94,7 @@ def run_in_transaction(conn: Connection, step: Step, settings: RunSettings, lock
             failure = describe_failure(conn, err, step, sent, first_line_no - 1)
             abort(conn)
             return failure
-        record_success(conn, step, lock, lock_ms)
+        record_success(conn, step, lock, lock_ms, supersede)
         return None
     finally:
         if not conn.closed:
@@ -109,13 +111,14 @@ def abort(conn: Connection) -> None:
             raise
 
 
-def record_success(conn: Connection, step: Step, lock: RunnerLock, lock_ms: int) -> None:
+def record_success(conn: Connection, step: Step, lock: RunnerLock, lock_ms: int, supersede: bool) -> None:
     """Reset the session and write the success row in the migration's transaction, then commit both."""
     # RESET ALL also undid the migration's SET LOCAL timeouts: the tool's row gets its own, never none.
     timeouts = f"SET LOCAL lock_timeout = {int(lock_ms)}; SET LOCAL statement_timeout = {TOOL_STATEMENT_MS};"
+    record = (SUPERSEDE_SUCCESS if supersede else "") + RECORD_SUCCESS_AND_COMMIT
     try:
         with conn.cursor() as cur:  # one round trip: the reset, the guarded row, the commit
-            cur.execute(tool_sql(RESET_SESSION + timeouts + RECORD_SUCCESS_AND_COMMIT), history_row(step) | lock.guard())
+            cur.execute(tool_sql(RESET_SESSION + timeouts + record), history_row(step) | lock.guard())
     except psycopg2.Error as err:
         if is_connection_gone(conn, err):
             raise connection_lost(step) from None
@@ -144,7 +147,7 @@ def lock_lost(step: Step, progress: tuple[int, int] | None = None) -> Refused:
 
 
 def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettings, statements: list[Statement],
-                               lock: RunnerLock, stop: Stop) -> StepFailed | None:
+                               lock: RunnerLock, stop: Stop, supersede: bool) -> StepFailed | None:
     """Run a `-- TRANSACTION: none` section one statement at a time, keeping count in its history row."""
     total, completed = len(statements), 0
     conn.autocommit = True
@@ -171,7 +174,7 @@ def run_statement_by_statement(conn: Connection, step: Step, settings: RunSettin
                 update_progress(conn, failure.describe(), row_id, lock)
                 return failure
             completed = done + 1
-        finish_progress(conn, step, row_id, lock, total)
+        finish_progress(conn, step, row_id, lock, total, supersede)
         return None
     except psycopg2.Error as err:
         if is_connection_gone(conn, err):
@@ -205,11 +208,13 @@ def cancelled_before(step: Step, statement: Statement, done: int, total: int, co
     return failure
 
 
-def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock, total: int) -> None:
+def finish_progress(conn: Connection, step: Step, row_id: int, lock: RunnerLock, total: int,
+                    supersede: bool) -> None:
     """Turn the progress row into the success row, unless the history already has one or the lock is gone."""
+    finish = (SUPERSEDE_SUCCESS if supersede else "") + FINISH_PROGRESS
     try:
         with conn.cursor() as cur:
-            cur.execute(tool_sql(FINISH_PROGRESS), {**history_row(step), "id": row_id} | lock.guard())
+            cur.execute(tool_sql(finish), {**history_row(step), "id": row_id} | lock.guard())
             written = cur.fetchone() is not None
     except psycopg2.Error as err:
         if err.pgcode == UNIQUE_VIOLATION and err.diag.constraint_name == history_index_name():

@@ -73,7 +73,7 @@ def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
     words: the invocation (commands.invocation), repeated by the commands that results and hints suggest.
     """
     started = time.monotonic()
-    current, check, drift_allowed = read_state(conn, migrations, options)
+    current, check, drift_allowed, recorded = read_state(conn, migrations, options)
     steps = choose(current, migrations)
     computed_id = planning.compute_plan_id(command, current, steps, target)
     if options.plan_id is not None and options.plan_id != computed_id:
@@ -99,7 +99,7 @@ def run_locked(conn: db.Connection, held: lock.RunnerLock, command: str,
         with db.server_errors(conn, "creating the history table"):
             db.ensure_schema_table(conn)
     with db.server_errors(conn, "running the migrations", partial):
-        failed = execute_steps(conn, command, steps, parsed, options.settings, held, progress, done)
+        failed = execute_steps(conn, command, steps, parsed, options.settings, held, progress, done, recorded)
     # Even after a failure (the failed step was rolled back, the done ones changed the schema, and so did the
     # completed statements of a statement-by-statement one); and after an allowed drift, so that the change it
     # accepted is not reported again.
@@ -152,17 +152,22 @@ def record_interruptibly(conn: db.Connection, record: Callable[[], None], detail
 
 
 def read_state(conn: db.Connection, migrations: list[Migration], options: RunOptions
-               ) -> tuple[Plan, schema_check.SchemaCheck, bool]:
-    """Read history and the live-schema check in one bounded transaction; refuse drift unless allowed."""
+               ) -> tuple[Plan, schema_check.SchemaCheck, bool, frozenset[tuple[str, str]]]:
+    """Read history and the live-schema check in one bounded transaction; refuse drift unless allowed.
+
+    Also returns the (version, direction) pairs that have a success row: only their new rows supersede one.
+    """
     with db.server_errors(conn, "reading the history and the live schema"):
         db.set_local_timeouts(conn, options.settings.lock_timeout_ms or DEFAULT_READ_LOCK_TIMEOUT_MS,
                               READ_STATEMENT_TIMEOUT_MS)
-        current = planning.compute_plan(migrations, db.load_history(conn))
+        rows = db.load_history(conn)
+        current = planning.compute_plan(migrations, rows)
         check = schema_check.check_schema(conn, current)
         conn.commit()  # end the reads' transaction (and its timeouts) before any migration starts
     if not options.allow_schema_drift:
         schema_check.refuse_schema_drift(check)
-    return current, check, check.status in ("drift", "skipped")
+    recorded = frozenset((row.version, row.direction) for row in rows or () if row.status == "success")
+    return current, check, check.status in ("drift", "skipped"), recorded
 
 
 def preview_steps(conn: db.Connection, command: str, migrations: list[Migration], choose: Choose,
@@ -214,8 +219,11 @@ def parse_steps(steps: list[Step], server_version: int) -> list[list[Statement]]
 
 def execute_steps(conn: db.Connection, command: str, steps: list[Step],
                   parsed: list[list[Statement]], settings: RunSettings, held: lock.RunnerLock, progress: Progress,
-                  done: list[StepDone]) -> StepFailed | None:
-    """Run the steps in order until one fails, appending to done; a signal or a lost connection stops the run."""
+                  done: list[StepDone], recorded: frozenset[tuple[str, str]]) -> StepFailed | None:
+    """Run the steps in order until one fails, appending to done; a signal or a lost connection stops the run.
+
+    recorded: the (version, direction) pairs with a success row in the history read under the lock (read_state).
+    """
     from . import runner  # only runs that execute migrations need it
     key = RUN_KEYS[command]
 
@@ -224,7 +232,8 @@ def execute_steps(conn: db.Connection, command: str, steps: list[Step],
             if signals or fleet_stop.requested():  # a fleet rollout stops its targets between migrations
                 return None
             progress(StepEvent(step, index, len(steps)))
-            outcome = runner.run_step(conn, step, settings, statements, held, stop=lambda: bool(signals))
+            outcome = runner.run_step(conn, step, settings, statements, held, stop=lambda: bool(signals),
+                                      supersede=(step.version, step.direction) in recorded)
             for notice in outcome.notices:
                 progress(f"  {step.version}: {notice}")
             progress(StepEvent(step, index, len(steps), outcome))

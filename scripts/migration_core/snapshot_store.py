@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import config
-from .snapshot import Snapshot, canonical_json, catalog_fingerprint, snapshot_hash, take_snapshot
+from .snapshot import Snapshot, canonical_json, catalog_fingerprint, json_hash, take_snapshot
 
 if TYPE_CHECKING:
     from .schema_diff import SchemaChange
@@ -123,7 +123,8 @@ def record_snapshot(conn: Any, applied_versions: list[str], snapshot: Snapshot, 
     """Insert a snapshot with its hash (and the catalog fingerprint taken before it) and return its id (no
     commit: it rides in the caller's transaction)."""
     from .db import tool_sql
-    values = (list(applied_versions), snapshot_hash(snapshot), canonical_json(snapshot))
+    text = canonical_json(snapshot)  # dumped once: the hash is over the same text
+    values = (list(applied_versions), json_hash(text), text)
     with conn.cursor() as cur:
         if fingerprint is None:
             cur.execute(tool_sql(INSERT_SNAPSHOT), values)

@@ -61,8 +61,9 @@ def parse_raw(sql: str, first_line: int, path: Path) -> tuple[Any, ...]:
     keeps such a file invalid everywhere, whatever its transaction mode.
     """
     from pglast.parser import ParseError  # imported on demand: plan's start-up stays lean
+    from .lazy_tree import parse_lazy  # pglast's tree, each node's fields converted when first read
     try:
-        raw = parse_trusted(sql)
+        raw = parse_lazy(sql)
     except ParseError as err:
         message, position = err.args[0], err.args[1] if len(err.args) > 1 else 0
         line = first_line + sql[:position].count("\n")
@@ -70,85 +71,6 @@ def parse_raw(sql: str, first_line: int, path: Path) -> tuple[Any, ...]:
                                    hint="Fix the statement; PostgreSQL would reject it too.") from None
     refuse_transaction_control(raw, sql, first_line, path)
     return raw
-
-
-def parse_trusted(sql: str) -> tuple[Any, ...]:
-    """Return pglast's statements of sql, building the tree without re-validating what the parser itself made.
-
-    pglast checks every attribute it sets against the node's declared C type, in Python: about half of a parse
-    (a 10,000-statement file: seconds). The values its own parser passes already have their final types, but for
-    a few it adapts (a boolean constant arrives as an int): those, and any value whose type is not the expected
-    one, still go through pglast's own checks, so the tree is the one parse_sql builds. Outside this function every
-    node is checked as pglast does it.
-    """
-    from pglast.parser import parse_sql
-    if not install_trusted_setattr():  # another pglast layout: its own way
-        return tuple(parse_sql(sql))
-    TRUSTING[0] += 1
-    try:
-        return tuple(parse_sql(sql))
-    finally:
-        TRUSTING[0] -= 1
-
-
-TRUSTING = [0]  # > 0 while parse_trusted builds a tree
-
-
-@lru_cache(maxsize=None)
-def install_trusted_setattr() -> bool:
-    """Give pglast's nodes, once per process, a __setattr__ that trusts the parser's values while TRUSTING.
-
-    Installed once: assigning a class attribute of pglast's base node invalidates the type caches of its few
-    hundred subclasses, which, done around every parse, cost more than it saved on a small migration.
-    """
-    from pglast import ast
-    if not isinstance(getattr(ast.RawStmt, "__slots__", None), dict):
-        return False
-    ast.Node.__setattr__ = trusted_setattr(ast.Node.__setattr__)
-    return True
-
-
-@lru_cache(maxsize=None)
-def trusted_setattr(checked: Callable[[Any, str, Any], None]) -> Callable[[Any, str, Any], None]:
-    """Return a __setattr__ for pglast nodes: while TRUSTING, values of the declared type are set at once; any
-    other value, and every value outside parse_trusted, goes through checked (None is set as-is by both)."""
-    from pglast import ast, enums
-    nodes = frozenset(c for c in vars(ast).values() if isinstance(c, type) and issubclass(c, ast.Node))
-    final: dict[tuple[type, str], frozenset[type]] = {}
-    set_value = object.__setattr__
-
-    def final_types(cls: type, name: str) -> frozenset[type]:
-        """The exact types a value of this attribute has once pglast has checked and adapted it."""
-        info = cls.__slots__.get(name) if isinstance(cls.__slots__, dict) else None
-        ctype = info[0] if info is not None else ""
-        if ctype == "bool":
-            return frozenset({bool})
-        if ctype in ("char", "char*"):
-            return frozenset({str})
-        if ctype in ("List*", "Node*", "Expr*"):
-            return nodes | {tuple}
-        if isinstance(getattr(enums, ctype, None), type):
-            return frozenset({getattr(enums, ctype)})
-        if info is not None and info[1] in (int, float) and info[2] is None:
-            return frozenset({info[1]})
-        if ctype.endswith("*") and getattr(ast, ctype[:-1], None) in nodes:
-            return frozenset({getattr(ast, ctype[:-1])})
-        return frozenset()  # anything else: pglast's own checks
-
-    def setattr_trusted(node: Any, name: str, value: Any) -> None:
-        if value is None:  # most attributes of a parsed node; pglast's check sets None as-is too
-            set_value(node, name, value)
-            return
-        if TRUSTING[0]:
-            key = (node.__class__, name)
-            types = final.get(key)
-            if types is None:
-                types = final[key] = final_types(*key)
-            if value.__class__ in types:
-                set_value(node, name, value)
-                return
-        checked(node, name, value)
-    return setattr_trusted
 
 
 def statement_source(item: Any, sql: str, first_line: int | LineCounter) -> tuple[str, int]:

@@ -340,12 +340,18 @@ def test_an_unreadable_migration_file_is_invalid_naming_it(tmp_path, monkeypatch
     path = tmp_path / "20260101_000000_locked.sql"
     path.write_text("-- DIRECTION: up\nSELECT 1;\n")
 
-    def refuse(self):
-        raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(Path, "read_bytes", refuse)  # root reads any file: chmod 000 would prove nothing
+    real_open = os.open
+
+    def refuse(name, *args, **kwargs):
+        if str(name) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(name, *args, **kwargs)
+    monkeypatch.setattr(os, "open", refuse)  # root reads any file: chmod 000 would prove nothing
 
     with pytest.raises(InvalidMigrationFile, match=r"20260101_000000_locked\.sql: cannot be read \(Permission"):
         parsing.parse_migration_file(path)
+    with pytest.raises(InvalidMigrationFile, match=r"20260101_000000_locked\.sql: cannot be read \(Permission"):
+        parsing.load_migrations(tmp_path)
 
 
 def test_listing_a_missing_directory_is_a_usage_error_naming_it(tmp_path):

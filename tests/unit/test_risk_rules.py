@@ -393,3 +393,57 @@ def test_apply_is_refused_above_the_allowed_risk_and_rollback_judges_the_down_se
     assert risk_refusal(risks, "up", "medium") is None
     assert risk_refusal(risks, "down", "medium") is None
     assert risk_refusal(risks, "down", "low") is not None
+
+
+def test_every_rule_marked_for_some_statement_kinds_flags_no_other_kind():
+    """The engine runs a check only on the statement kinds it is marked for (checks.reads): over every statement
+    of the repository's SQL and the triggers above, in every state, a check hits nothing outside its mark."""
+    from migration_core.risk.analysis import runnable
+    from migration_core.risk.nodes import node_type, remember
+    from migration_core.risk.rules import RULES
+    root = Path(__file__).resolve().parent.parent.parent
+    texts = [p.read_text(encoding="utf-8") for folder in ("tests", "examples") for p in (root / folder).rglob("*.sql")]
+    texts += [f"{up}\n{down or ''}" for up, down, _ in TRIGGERS.values()]
+    checked, flagged = 0, set()
+    for text in texts:
+        try:
+            statements = analysis_statements(text)
+        except InvalidMigrationFile:
+            continue
+        for state in every_state(statements):
+            for statement in statements:
+                for node, _ in runnable(statement):
+                    for rule in RULES:
+                        kinds = getattr(rule.check, "statement_kinds", None)
+                        hits = kinds is not None and list(rule.check(node, state))
+                        if kinds is not None and node_type(node) not in kinds:
+                            assert not hits, (rule.id, node_type(node), text[:120])
+                            checked += 1
+                        elif hits:
+                            flagged.add(rule.id)
+                    remember(node, state)
+    assert checked > 10_000 and flagged >= set(TRIGGERS)  # every marked rule was seen flagging its own kind
+
+
+def analysis_statements(text: str) -> list:
+    from migration_core.risk.analysis import parse_section
+    body = "\n".join(line for line in text.split("\n") if not line.lstrip().lower().startswith("-- direction"))
+    return parse_section(body, 1, FILE)
+
+
+def every_state(statements: list) -> list:
+    """Each direction, transaction mode and server version; for a down, with every name the text mentions made
+    by the up (as a table, and as a column of each), or none."""
+    from migration_core.risk.nodes import RunTables, SectionState, walk
+    names = frozenset(str(getattr(n, "sval", None) or getattr(n, "relname", "")) for s in statements
+                      for n in walk(s.node))
+    states = []
+    for direction in ("up", "down"):
+        for transactional in (True, False):
+            for version in (110000, 180000):
+                for made_by_up in (frozenset(), names):
+                    state = SectionState(direction, version, transactional, RunTables())
+                    state.up_tables = made_by_up
+                    state.up_columns = frozenset((table, column) for table in made_by_up for column in made_by_up)
+                    states.append(state)
+    return states

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from ..model import SMALL_TABLE_ROWS, Direction, Migration
@@ -108,7 +109,7 @@ def analyze_section(sql: str, first_line: int, path: Path, state: SectionState,
     found: list[tuple[int, Finding]] = []
     for index, statement in enumerate(statements):
         for node, line in runnable(statement):
-            for rule in RULES:
+            for rule in rules_for(node_type(node)):
                 for rule_hit in rule.check(node, state):
                     if rule.context != "always" and rule_hit.table and state.is_new(rule_hit.table.name):
                         continue  # created earlier in the run: no rows, no traffic, nothing to lose
@@ -118,6 +119,12 @@ def analyze_section(sql: str, first_line: int, path: Path, state: SectionState,
     if state.direction == "down":
         found = without_moot(found, statements)
     return [finding for _, finding in found]
+
+
+@lru_cache(maxsize=None)
+def rules_for(kind: str) -> tuple[Rule, ...]:
+    """Return the rules whose check can hit a statement of this kind (checks.reads), in registry order."""
+    return tuple(rule for rule in RULES if kind in getattr(rule.check, "statement_kinds", (kind,)))
 
 
 def runnable(statement: Statement) -> list[tuple[Node, int]]:

@@ -6,10 +6,10 @@ judges the others against the live table. Pure: imports stdlib, nodes and statem
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..statements import transaction_forbidden
+from ..statements import FORBIDDEN, transaction_forbidden
 from .nodes import (LOCK_MODES, SAFE_TYPE_TARGETS, SERIAL_TYPES, WIDENING_TARGETS, Node, SectionState, Severity,
                     TableRef, alter_commands, alters, column_constraints, enum_name, node_type, ref_of, show_type,
                     shown, table_of, type_words, volatile_function)
@@ -25,6 +25,22 @@ class Hit:
     table: TableRef | None = None
 
 
+Check = Callable[[Node, SectionState], Iterator[Hit]]
+ALTER_TABLE = "AlterTableStmt"
+
+
+def reads(*kinds: str) -> Callable[[Check], Check]:
+    """Mark a check as one that can only hit statements of these kinds: the engine runs it on no other.
+
+    A check without the mark runs on every statement. tests/unit/test_risk_rules.py holds each mark to the
+    statements its check flags in the rule corpus.
+    """
+    def mark(check: Check) -> Check:
+        check.statement_kinds = frozenset(kinds)  # type: ignore[attr-defined]
+        return check
+    return mark
+
+
 def hit(on: Node | None = None, severity: Severity | None = None, **fields: str) -> Hit:
     """Return a hit about the table of range var `on` (None: about no one table)."""
     return Hit(fields, severity, ref_of(on) if on is not None else None)
@@ -32,11 +48,13 @@ def hit(on: Node | None = None, severity: Severity | None = None, **fields: str)
 
 # ---- locks held for as long as the table is large ----------------------------------------------------------
 
+@reads("IndexStmt")
 def check_index_non_concurrently(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "IndexStmt" and not node.concurrent:
         yield hit(node.relation, table=shown(node.relation), index=f" {node.idxname}" if node.idxname else "")
 
 
+@reads(ALTER_TABLE)
 def check_column_default(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, cmd in alters(node, "AT_AddColumn"):
         reason = rewrite_reason(cmd.def_, state.pg_version)
@@ -61,6 +79,7 @@ def rewrite_reason(coldef: Node, pg_version: int) -> str | None:
     return None
 
 
+@reads(ALTER_TABLE)
 def check_set_not_null(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, cmd in alters(node, "AT_SetNotNull"):
         table, column = table_of(relation), str(cmd.name)
@@ -71,6 +90,7 @@ def check_set_not_null(node: Node, state: SectionState) -> Iterator[Hit]:
             yield hit(relation, table=shown(relation), column=column, reason="")
 
 
+@reads(ALTER_TABLE)
 def check_constraint_not_valid(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, constraint in added_constraints(node, "CONSTR_CHECK", "CONSTR_FOREIGN"):
         if constraint.skip_validation:
@@ -95,6 +115,7 @@ def added_constraints(node: Node, *kinds: str) -> Iterator[tuple[Node, Node]]:
             yield relation, constraint
 
 
+@reads(ALTER_TABLE)
 def check_validate_in_transaction(node: Node, state: SectionState) -> Iterator[Hit]:
     if not state.transactional:
         return
@@ -103,6 +124,7 @@ def check_validate_in_transaction(node: Node, state: SectionState) -> Iterator[H
             yield hit(relation, table=shown(relation), constraint=str(cmd.name))
 
 
+@reads(ALTER_TABLE)
 def check_column_type(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, cmd in alters(node, "AT_AlterColumnType"):
         base, limited = type_words(cmd.def_.typeName)
@@ -117,6 +139,7 @@ def check_column_type(node: Node, state: SectionState) -> Iterator[Hit]:
             yield Hit(fields | {"unless": ""}, None, ref_of(relation))
 
 
+@reads(ALTER_TABLE)
 def check_constraint_using_index(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, constraint in added_constraints(node, "CONSTR_PRIMARY", "CONSTR_UNIQUE"):
         if not constraint.indexname:
@@ -126,6 +149,7 @@ def check_constraint_using_index(node: Node, state: SectionState) -> Iterator[Hi
 
 # ---- statements that fail inside a transaction --------------------------------------------------------------
 
+@reads(*FORBIDDEN)
 def check_outside_transaction(node: Node, state: SectionState) -> Iterator[Hit]:
     if not state.transactional:
         return
@@ -134,12 +158,14 @@ def check_outside_transaction(node: Node, state: SectionState) -> Iterator[Hit]:
         yield hit(statement=what)
 
 
+@reads("AlterEnumStmt")
 def check_enum_value_in_transaction(node: Node, state: SectionState) -> Iterator[Hit]:
     if (node_type(node) == "AlterEnumStmt" and node.newVal and not node.oldVal and state.transactional
             and state.pg_version < 120000):
         yield hit(type=".".join(str(n.sval) for n in node.typeName))
 
 
+@reads("DynamicSql")
 def check_dynamic_sql(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "DynamicSql":  # an EXECUTE inside a DO block: see plpgsql.py
         yield hit(what=node.what)
@@ -147,22 +173,26 @@ def check_dynamic_sql(node: Node, state: SectionState) -> Iterator[Hit]:
 
 # ---- changes that break running code or lose data -----------------------------------------------------------
 
+@reads("RenameStmt")
 def check_rename_column(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "RenameStmt" and enum_name(node.renameType) == "OBJECT_COLUMN":
         yield hit(node.relation, table=shown(node.relation), column=str(node.subname), new=str(node.newname))
 
 
+@reads("RenameStmt")
 def check_rename_table(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "RenameStmt" and enum_name(node.renameType) == "OBJECT_TABLE":
         yield hit(node.relation, table=shown(node.relation), new=str(node.newname))
 
 
+@reads(ALTER_TABLE)
 def check_drop_column(node: Node, state: SectionState) -> Iterator[Hit]:
     for relation, cmd in alters(node, "AT_DropColumn"):
         if (table_of(relation), cmd.name) not in state.up_columns:
             yield hit(relation, table=shown(relation), column=str(cmd.name))
 
 
+@reads("DropStmt")
 def check_drop_table(node: Node, state: SectionState) -> Iterator[Hit]:
     for table in dropped_tables(node):
         if table.name not in state.up_tables:
@@ -176,6 +206,7 @@ def dropped_tables(node: Node) -> list[TableRef]:
     return [TableRef(str(name[-2].sval) if len(name) > 1 else None, str(name[-1].sval)) for name in node.objects]
 
 
+@reads("DropStmt", ALTER_TABLE)
 def check_rollback_drops(node: Node, state: SectionState) -> Iterator[Hit]:
     if state.direction != "down":
         return
@@ -187,17 +218,20 @@ def check_rollback_drops(node: Node, state: SectionState) -> Iterator[Hit]:
             yield hit(relation, what=f"column {shown(relation)}.{cmd.name}")
 
 
+@reads("TruncateStmt")
 def check_truncate(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "TruncateStmt":
         for relation in node.relations:
             yield hit(relation, table=shown(relation))
 
 
+@reads("UpdateStmt")
 def check_update_without_where(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "UpdateStmt" and node.whereClause is None:
         yield hit(node.relation, table=shown(node.relation))
 
 
+@reads("DeleteStmt")
 def check_delete_without_where(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "DeleteStmt" and node.whereClause is None:
         yield hit(node.relation, table=shown(node.relation))
@@ -205,6 +239,7 @@ def check_delete_without_where(node: Node, state: SectionState) -> Iterator[Hit]
 
 # ---- explicit locks and maintenance that rewrites tables ---------------------------------------------------
 
+@reads("LockStmt")
 def check_lock_table(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) != "LockStmt":
         return
@@ -215,6 +250,7 @@ def check_lock_table(node: Node, state: SectionState) -> Iterator[Hit]:
                   blocked=blocked)
 
 
+@reads("VacuumStmt")
 def check_vacuum_full(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "VacuumStmt" and any(o.defname == "full" for o in node.options or ()):
         relations = [r.relation for r in node.rels or () if r.relation is not None]
@@ -224,6 +260,7 @@ def check_vacuum_full(node: Node, state: SectionState) -> Iterator[Hit]:
             yield hit(table="every table of the database")
 
 
+@reads("ClusterStmt")
 def check_cluster(node: Node, state: SectionState) -> Iterator[Hit]:
     if node_type(node) == "ClusterStmt":
         if node.relation:

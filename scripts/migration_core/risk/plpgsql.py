@@ -82,10 +82,12 @@ def expression(value: Any) -> str:
 
 def parse_embedded(query: str) -> list[Node]:
     """Parse one embedded statement; text the SQL parser cannot read (PL/pgSQL variables in odd places) is skipped."""
-    from pglast.parser import ParseError, parse_sql
+    from pglast.parser import ParseError
+
+    from ..lazy_tree import parse_lazy
     if not query.strip():
         return []
     try:
-        return [raw.stmt for raw in parse_sql(query)]
+        return [raw.stmt for raw in parse_lazy(query)]
     except ParseError:
         return []
