@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -112,6 +113,13 @@ def loads_without_gc(text: str) -> Any:
     gc.disable()
     try:
         return json.loads(text)
+    except RecursionError:  # two JSON objects per tree level: give it the depth pglast's own build gets (and more)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit * 3)
+        try:
+            return json.loads(text)
+        finally:
+            sys.setrecursionlimit(limit)
     finally:
         if paused:
             gc.enable()

@@ -33,6 +33,19 @@ TRICKY = [
     # text that spells the JSON keys the cutting looks for: inside JSON strings their quotes are escaped
     'SELECT \'{"stmt":{"SelectStmt":{}},"stmt_location":3,"stmt_len":5},\' AS "{""stmt"":", 2 AS "]}";'
     ' CREATE TABLE "{""stmt"":{" ("},""stmt_len"":9}" int DEFAULT 1); COMMENT ON TABLE x IS \'"stmt_len":1}]}\'',
+    # char fields set and unset, a long's maximum, lists of lists, empty lists, and positions after non-ASCII comments
+    "CREATE TABLE t (a int GENERATED ALWAYS AS IDENTITY, b int GENERATED ALWAYS AS (a + 1) STORED, c text STORAGE "
+    "EXTERNAL, FOREIGN KEY (a) REFERENCES u MATCH FULL ON DELETE SET NULL (a) ON UPDATE CASCADE)",
+    "ALTER DOMAIN d SET NOT NULL; ALTER DOMAIN d DROP DEFAULT; CREATE ACCESS METHOD h TYPE INDEX HANDLER f",
+    "FETCH ALL FROM c; FETCH 0 FROM c; MOVE BACKWARD ALL IN c",
+    "SELECT 1 FROM t GROUP BY GROUPING SETS ((a, b), (), ROLLUP (a)); SELECT ARRAY[[1, 2], [3, 4]], a[1:2][:], 0.0, "
+    "B'', '', 0, false, 1e-400",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SEARCH DEPTH FIRST BY n SET o CYCLE n SET c "
+    "USING p SELECT * FROM r",
+    "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN UPDATE SET b = s.b WHEN NOT MATCHED BY SOURCE THEN DELETE "
+    "WHEN NOT MATCHED THEN INSERT VALUES (s.a)",
+    "SELECT * FROM JSON_TABLE(j, '$[*]' COLUMNS (id FOR ORDINALITY, a int PATH '$.a' DEFAULT 0 ON EMPTY))",
+    "/* 𝄞 ; é */ SELECT 1 /* ; */ ; -- ü ;\n;; SELECT $$;é$$, $t$ $$ $t$; CREATE TABLE \"日本\" (\"ñ\" int) ",
 ]
 BAD = ["SELEC 1", "SELECT 'ü' FRM t", "CREATE TABLE (", "SELECT 1; SELEC 2", "SELECT '€' +"]
 
@@ -126,3 +139,13 @@ def test_lazy_nodes_are_pglast_nodes_to_every_reader():
     assert "CreateStmt" in repr(create)
     first = create.relation
     assert create.relation is first  # converted once, then kept in its slot
+
+
+def test_a_deep_expression_pglast_builds_is_read_from_the_lazy_tree_too():
+    """Each level of an expression is two JSON objects: an expression pglast's own build reads (600 nested
+    concatenations, a generated UPDATE) must not hit Python's recursion limit while its JSON is decoded."""
+    from migration_core.risk.nodes import walk
+    text = "UPDATE t SET a = " + " || ".join(["'a'"] * 600)
+    expected = sum(1 for _ in walk(parse_sql(text)[0].stmt))
+    lazy = parse_lazy(text)[0].stmt
+    assert lazy.whereClause is None and sum(1 for _ in walk(lazy)) == expected > 2400
