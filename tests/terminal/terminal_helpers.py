@@ -10,10 +10,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from conftest import SCRIPTS, fresh_database
+from conftest import SCRIPTS, fresh_database, query  # noqa: F401  (query: re-exported to the tests)
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +84,3 @@ def migration_files(directory: Path, count: int, prefix: str = "t", start: int =
     return versions
 
 
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
